@@ -1,0 +1,108 @@
+//! [`read_events`]: reads the log in seq order across rotated files, taking no lock.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::file::{
+    first_seq_in, last_seq_in, list_rotated, open_if_exists, parse_event, peek_seq, rotated_path,
+};
+use super::{EVENTS_FILE, Event, EventFilter, EventLogError};
+
+/// One file of the log opened for reading, with the first seq it holds.
+struct Segment {
+    path: PathBuf,
+    file: File,
+    first_seq: u64,
+}
+
+/// Reads the events of `state_dir` matching `filter` in seq order, across the rotated files
+/// (`events.jsonl.N` .. `events.jsonl.1`) and `events.jsonl`. Creates nothing: a missing
+/// directory or file is an empty log. Lines that do not parse (a torn tail, garbage) are
+/// skipped, and a seq not above the last one yielded is dropped.
+pub fn read_events(state_dir: &Path, filter: &EventFilter) -> Result<Vec<Event>, EventLogError> {
+    let mut out = Vec::new();
+    if filter.limit == Some(0) {
+        return Ok(out);
+    }
+    let floor = filter.since_seq.unwrap_or(0);
+
+    // The live file is opened before the rotated ones are listed, and numbers past the listed
+    // ones are tried too: a rotation meanwhile only moves files to higher numbers, so every file
+    // is still found (perhaps twice: the same file is read once). Files are then read in the
+    // order of their first seq, whatever their names were when opened.
+    let mut opened: Vec<(PathBuf, File)> = Vec::new();
+    let live_path = state_dir.join(EVENTS_FILE);
+    if let Some(file) = open_if_exists(&live_path)? {
+        opened.push((live_path, file));
+    }
+    let rotated = list_rotated(state_dir).map_err(|e| EventLogError::read(state_dir, e))?;
+    let mut next = 1;
+    for (n, path) in rotated {
+        if let Some(file) = open_if_exists(&path)? {
+            opened.push((path, file));
+        }
+        next = n.saturating_add(1);
+    }
+    loop {
+        let path = rotated_path(state_dir, next);
+        match open_if_exists(&path)? {
+            Some(file) => opened.push((path, file)),
+            None => break,
+        }
+        next = next.saturating_add(1);
+    }
+
+    let mut seen = HashSet::new();
+    let mut segments = Vec::new();
+    for (path, file) in opened {
+        let meta = file.metadata().map_err(|e| EventLogError::read(&path, e))?;
+        if !seen.insert((meta.dev(), meta.ino())) {
+            continue;
+        }
+        let last = last_seq_in(&file, meta.len()).map_err(|e| EventLogError::read(&path, e))?;
+        if last.is_none_or(|last| last <= floor) {
+            continue;
+        }
+        let first = first_seq_in(&file).map_err(|e| EventLogError::read(&path, e))?;
+        if let Some(first_seq) = first {
+            segments.push(Segment { path, file, first_seq });
+        }
+    }
+    segments.sort_by_key(|segment| segment.first_seq);
+
+    let mut last = floor;
+    let mut line = Vec::new();
+    for segment in segments {
+        // first_seq_in moved the cursor.
+        (&segment.file).seek(SeekFrom::Start(0)).map_err(|e| EventLogError::read(&segment.path, e))?;
+        let mut reader = BufReader::with_capacity(256 * 1024, &segment.file);
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).map_err(|e| EventLogError::read(&segment.path, e))?;
+            if n == 0 {
+                break;
+            }
+            let body = line.strip_suffix(b"\n").unwrap_or(&line);
+            if peek_seq(body).is_some_and(|seq| seq <= last) {
+                continue;
+            }
+            let Some(event) = parse_event(body) else {
+                continue;
+            };
+            if event.seq <= last {
+                continue;
+            }
+            last = event.seq;
+            if filter.matches(&event) {
+                out.push(event);
+                if filter.limit.is_some_and(|limit| out.len() >= limit) {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
