@@ -1,0 +1,670 @@
+//! The owner's configuration: desired state, rules and settings, loaded and validated whole.
+//!
+//! `load` reads `mission-control.yaml`, every `*.yaml` under `desired/` and `rules/` (or the
+//! built-in default rules when the workspace has no `rules/`), and either returns a complete
+//! [`Config`] or every error it found, each as `PATH:LINE:COL: message`. A `Config` is
+//! immutable; the daemon shares it behind an `Arc` and swaps it whole on reload, so a bad edit
+//! never leaves half a configuration running.
+//!
+//! # Layout
+//! - `raw`: the documents as written (serde + JSON Schema), positions kept.
+//! - `yaml`: splitting files into documents and positioned parse errors.
+//! - `validate`: raw documents into the types below, collecting every error.
+
+pub mod raw;
+mod validate;
+mod yaml;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+pub use raw::{
+    AgentRole, Boundary, Classification, DesiredState, Domain, Level, Mode, Priority, ProjectStatus,
+};
+
+use crate::condition::Condition;
+use crate::schedule::{Cron, Schedule};
+
+/// The default rules shipped in `rules/`, compiled into the binary for workspaces without one.
+pub const BUILTIN_RULES: &[(&str, &str)] = &[
+    ("rules/health.yaml", include_str!("../../rules/health.yaml")),
+    ("rules/alerts.yaml", include_str!("../../rules/alerts.yaml")),
+    ("rules/triage.yaml", include_str!("../../rules/triage.yaml")),
+    ("rules/prices.yaml", include_str!("../../rules/prices.yaml")),
+    ("rules/budgets.yaml", include_str!("../../rules/budgets.yaml")),
+];
+
+/// The settings file name at the workspace root.
+pub const SETTINGS_FILE: &str = "mission-control.yaml";
+
+/// One problem found while loading, at a place in a file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, thiserror::Error, Serialize)]
+#[error("{path}:{line}:{column}: {message}")]
+pub struct ConfigError {
+    pub path: String,
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(path: &str, line: u32, column: u32, message: impl Into<String>) -> ConfigError {
+        ConfigError { path: path.to_string(), line, column, message: message.into() }
+    }
+}
+
+/// Everything wrong with a load, sorted by file and position.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{} configuration error(s)", .0.len())]
+pub struct LoadErrors(pub Vec<ConfigError>);
+
+/// The kinds of document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Kind {
+    Routine,
+    Integration,
+    Output,
+    Agent,
+    Workflow,
+    Project,
+    Silence,
+    HealthRule,
+    AlertRule,
+    Receiver,
+    TriageRule,
+    Price,
+    Budget,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 13] = [
+        Kind::Routine,
+        Kind::Integration,
+        Kind::Output,
+        Kind::Agent,
+        Kind::Workflow,
+        Kind::Project,
+        Kind::Silence,
+        Kind::HealthRule,
+        Kind::AlertRule,
+        Kind::Receiver,
+        Kind::TriageRule,
+        Kind::Price,
+        Kind::Budget,
+    ];
+
+    /// The name written in `kind:`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Routine => "Routine",
+            Kind::Integration => "Integration",
+            Kind::Output => "Output",
+            Kind::Agent => "Agent",
+            Kind::Workflow => "Workflow",
+            Kind::Project => "Project",
+            Kind::Silence => "Silence",
+            Kind::HealthRule => "HealthRule",
+            Kind::AlertRule => "AlertRule",
+            Kind::Receiver => "Receiver",
+            Kind::TriageRule => "TriageRule",
+            Kind::Price => "Price",
+            Kind::Budget => "Budget",
+        }
+    }
+
+    /// The lower-case form used in references, the API, the CLI and `entity_type`.
+    pub fn lower(self) -> &'static str {
+        match self {
+            Kind::Routine => "routine",
+            Kind::Integration => "integration",
+            Kind::Output => "output",
+            Kind::Agent => "agent",
+            Kind::Workflow => "workflow",
+            Kind::Project => "project",
+            Kind::Silence => "silence",
+            Kind::HealthRule => "healthrule",
+            Kind::AlertRule => "alertrule",
+            Kind::Receiver => "receiver",
+            Kind::TriageRule => "triagerule",
+            Kind::Price => "price",
+            Kind::Budget => "budget",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    pub fn from_lower(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.lower() == name)
+    }
+
+    /// Kinds that are entities with a health level of their own.
+    pub fn is_entity(self) -> bool {
+        matches!(
+            self,
+            Kind::Routine | Kind::Integration | Kind::Output | Kind::Agent | Kind::Workflow | Kind::Project
+        )
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.lower())
+    }
+}
+
+/// `kind/id`, the name of an entity everywhere outside YAML.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EntityKey {
+    pub kind: Kind,
+    pub id: String,
+}
+
+impl EntityKey {
+    pub fn new(kind: Kind, id: impl Into<String>) -> EntityKey {
+        EntityKey { kind, id: id.into() }
+    }
+
+    /// Parses `routine/daily-status`.
+    pub fn parse(text: &str) -> Option<EntityKey> {
+        let (kind, id) = text.split_once('/')?;
+        let kind = Kind::from_lower(kind).filter(|k| k.is_entity())?;
+        valid_id(id).then(|| EntityKey::new(kind, id))
+    }
+}
+
+impl fmt::Display for EntityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind, self.id)
+    }
+}
+
+impl Serialize for EntityKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// `^[a-z0-9][a-z0-9._-]{0,62}$`
+pub fn valid_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A validated configuration. Cheap to share: the daemon holds it in an `Arc`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub workspace: PathBuf,
+    pub settings: Settings,
+    /// Every desired entity, sorted by kind and id, including inert ones (see [`Entity::inert`]).
+    pub entities: Vec<Arc<Entity>>,
+    pub silences: Vec<Silence>,
+    pub health_rules: Vec<HealthRule>,
+    pub alert_rules: Vec<AlertRule>,
+    pub receivers: Vec<Receiver>,
+    /// Sorted by `order`, then id.
+    pub triage_rules: Vec<TriageRule>,
+    pub prices: Vec<Price>,
+    pub budgets: Vec<Budget>,
+    /// Whether the rules came from the binary because the workspace has no `rules/`.
+    pub builtin_rules: bool,
+    /// Every file read, relative to the workspace.
+    pub files: Vec<String>,
+    index: HashMap<EntityKey, usize>,
+}
+
+impl Config {
+    pub fn entity(&self, key: &EntityKey) -> Option<&Arc<Entity>> {
+        self.index.get(key).map(|&i| &self.entities[i])
+    }
+
+    /// Entities that are watched and shown: everything but protected, non-activated ones.
+    pub fn visible_entities(&self) -> impl Iterator<Item = &Arc<Entity>> {
+        self.entities.iter().filter(|e| !e.inert)
+    }
+
+    /// The orchestrator agent, whose name is a valid task owner.
+    pub fn orchestrator(&self) -> Option<&Arc<Entity>> {
+        self.entities.iter().find(|e| matches!(&e.spec, Spec::Agent(a) if a.role == AgentRole::Orchestrator))
+    }
+}
+
+/// Settings with every default applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub listen: String,
+    #[serde(serialize_with = "ser_tz")]
+    pub timezone: Tz,
+    pub public_url: Option<String>,
+    pub credentials_file: Option<PathBuf>,
+    pub events_max_bytes: u64,
+    pub events_keep: usize,
+    pub record_pings: bool,
+    pub write_token: Option<String>,
+    pub ping_key: Option<String>,
+    #[serde(serialize_with = "ser_duration")]
+    pub reload_debounce: Duration,
+    #[serde(serialize_with = "ser_duration")]
+    pub reload_poll_interval: Duration,
+    pub openclaw_home: PathBuf,
+    pub openclaw_enabled: bool,
+    pub humans: Option<Vec<String>>,
+    pub probe_concurrency: usize,
+    pub max_body_bytes: usize,
+    pub ping_body_bytes: usize,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9797";
+
+/// Common keys of every desired entity.
+#[derive(Debug, Clone, Serialize)]
+pub struct Meta {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub desired: DesiredState,
+    pub depends_on: Vec<EntityKey>,
+    pub runbook: Option<String>,
+}
+
+/// A desired entity: routine, integration, output, agent, workflow or project.
+#[derive(Debug, Clone)]
+pub struct Entity {
+    pub key: EntityKey,
+    pub meta: Meta,
+    pub spec: Spec,
+    /// Protected and not activated: never probed, evaluated or shown anywhere.
+    pub inert: bool,
+    /// The document with defaults applied, as condition fields `entity.*` see it.
+    pub document: serde_json::Value,
+    /// Where the document was written, for messages.
+    pub source: String,
+}
+
+impl Entity {
+    pub fn boundary(&self) -> Boundary {
+        match &self.spec {
+            Spec::Integration(i) => i.boundary,
+            Spec::Project(p) => p.boundary,
+            _ => Boundary::Core,
+        }
+    }
+
+    pub fn display_name(&self) -> &str {
+        self.meta.name.as_deref().unwrap_or(&self.key.id)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Spec {
+    Routine(Routine),
+    Integration(Integration),
+    Output(Output),
+    Agent(Agent),
+    Workflow(Workflow),
+    Project(Project),
+}
+
+/// How an entity is observed.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    Heartbeat,
+    File(FileProbe),
+    Command(CommandProbe),
+    Http(HttpProbe),
+    Tcp(TcpProbe),
+    OpenclawCron { job: String },
+}
+
+impl Probe {
+    /// The probe's name, as in `observe:` and the `probe` metric label.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Probe::Heartbeat => "heartbeat",
+            Probe::File(_) => "file",
+            Probe::Command(_) => "command",
+            Probe::Http(_) => "http",
+            Probe::Tcp(_) => "tcp",
+            Probe::OpenclawCron { .. } => "openclaw_cron",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FileProbe {
+    /// Absolute glob.
+    pub path: String,
+    pub min_size: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CommandProbe {
+    pub run: Vec<String>,
+    pub timeout: Duration,
+    pub every: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpProbe {
+    pub url: String,
+    pub method: String,
+    pub headers: Vec<(String, HeaderValue)>,
+    pub body: Option<String>,
+    pub timeout: Duration,
+    /// Inclusive status ranges.
+    pub status: Vec<(u16, u16)>,
+    pub body_contains: Option<String>,
+    pub condition: Option<Condition>,
+}
+
+#[derive(Debug, Clone)]
+pub enum HeaderValue {
+    Literal(String),
+    Credential { credential: String, format: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct TcpProbe {
+    pub address: String,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Routine {
+    pub schedule: Schedule,
+    pub timezone: Tz,
+    pub grace: Duration,
+    pub max_runtime: Option<Duration>,
+    pub observe: Probe,
+    /// How often a pulled probe (file, command, http, tcp) runs; heartbeats are pushed.
+    pub probe_every: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Integration {
+    pub type_: Option<String>,
+    pub purpose: Option<String>,
+    pub boundary: Boundary,
+    pub activated: bool,
+    pub credential: Option<String>,
+    pub observe: Option<Probe>,
+    pub every: Duration,
+    pub failure_threshold: u32,
+    pub recovery_threshold: u32,
+    pub latency_warning: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub enum OutputContract {
+    /// After each fire time plus grace, a file newer than the fire time must exist.
+    Due(Schedule),
+    MaxAge(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub type_: Option<String>,
+    pub trigger: Option<String>,
+    /// Absolute glob.
+    pub location: String,
+    pub contract: OutputContract,
+    pub grace: Duration,
+    pub min_size: Option<u64>,
+    pub check_every: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub role: AgentRole,
+    pub parent: Option<String>,
+    pub scope: Option<String>,
+    pub model: Option<String>,
+    pub mode: Option<Mode>,
+    pub stale_after: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Workflow {
+    pub expected_output: Option<String>,
+    pub steps: Vec<WorkflowStep>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkflowStep {
+    pub id: String,
+    pub title: Option<String>,
+    pub owner: Option<String>,
+    pub depends_on: Vec<String>,
+    pub expected_output: Option<String>,
+    pub task: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub status: ProjectStatus,
+    pub boundary: Boundary,
+    pub activated: bool,
+    pub repo: Option<String>,
+    pub branch: Option<String>,
+}
+
+/// Which entities a rule applies to.
+#[derive(Debug, Clone, Default)]
+pub struct Selector {
+    pub kinds: Vec<Kind>,
+    pub ids: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub boundaries: Vec<Boundary>,
+    pub levels: Vec<Level>,
+}
+
+impl Selector {
+    /// Whether the entity matches every given key (levels are checked by the caller).
+    pub fn matches(&self, entity: &Entity) -> bool {
+        (self.kinds.is_empty() || self.kinds.contains(&entity.key.kind))
+            && (self.ids.is_empty() || self.ids.iter().any(|p| glob_match(p, &entity.key.id)))
+            && self.labels.iter().all(|(k, v)| entity.meta.labels.get(k) == Some(v))
+            && (self.boundaries.is_empty() || self.boundaries.contains(&entity.boundary()))
+    }
+
+    pub fn matches_level(&self, level: Level) -> bool {
+        self.levels.is_empty() || self.levels.contains(&level)
+    }
+}
+
+/// `*` matches any run of characters, `?` one character; everything else is literal.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // Iterative matching with one backtrack point: linear in practice, never recursive.
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[derive(Debug, Clone)]
+pub struct Silence {
+    pub id: String,
+    pub selector: Selector,
+    pub expires: DateTime<Utc>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthRule {
+    pub id: String,
+    pub selector: Selector,
+    pub when: Condition,
+    pub level: Level,
+    pub reason: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertRule {
+    pub id: String,
+    pub selector: Selector,
+    pub for_: Duration,
+    pub repeat_interval: Duration,
+    pub send_resolved: bool,
+    pub receivers: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ReceiverTarget {
+    Webhook { url: String, credential: Option<String> },
+    Alertmanager { url: String, credential: Option<String> },
+    Telegram { credential: String, chat_id: String, api_base: String },
+    Command { run: Vec<String>, timeout: Duration },
+    Log,
+}
+
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    pub id: String,
+    pub target: ReceiverTarget,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    pub give_up_after: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TriageRule {
+    pub id: String,
+    pub when: Condition,
+    pub classification: Option<Classification>,
+    pub domain: Option<Domain>,
+    pub priority: Option<Priority>,
+    pub owner: Option<String>,
+    pub expected_output: Option<String>,
+    pub order: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Price {
+    pub id: String,
+    pub model: String,
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+    pub cache_read_per_mtok: f64,
+    pub cache_write_per_mtok: f64,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BudgetScope {
+    All,
+    Agent(String),
+    Routine(String),
+    Model(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Budget {
+    pub id: String,
+    pub scope: BudgetScope,
+    pub window: Duration,
+    pub warn_at: Option<f64>,
+    pub fail_at: Option<f64>,
+    pub currency: String,
+}
+
+/// Loads and validates the workspace. `now` decides which silences are too far ahead.
+pub fn load(workspace: &Path, now: DateTime<Utc>) -> Result<Config, LoadErrors> {
+    validate::load(workspace, now)
+}
+
+/// The cron expression of a schedule, for display.
+pub fn describe_schedule(schedule: &Schedule) -> String {
+    match schedule {
+        Schedule::Cron { cron, tz } => format!("{} ({})", cron.source(), tz.name()),
+        Schedule::Every(period) => format!("every {}", humantime::format_duration(*period)),
+    }
+}
+
+fn ser_tz<S: serde::Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(tz.name())
+}
+
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_duration(*d))
+}
+
+/// Parses a cron string for a caller that already knows it is valid (it passed `load`).
+pub fn cron_of(schedule: &Schedule) -> Option<&Cron> {
+    match schedule {
+        Schedule::Cron { cron, .. } => Some(cron),
+        Schedule::Every(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "daily-status", "0day", "a.b_c-d"] {
+            assert!(valid_id(ok), "{ok}");
+        }
+        for bad in ["", "-a", "A", "a b", "a/b", &"a".repeat(64)] {
+            assert!(!valid_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn globs() {
+        let cases = [
+            ("*", "anything", true),
+            ("daily-*", "daily-status", true),
+            ("daily-*", "weekly-status", false),
+            ("*-status", "daily-status", true),
+            ("a?c", "abc", true),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+            ("exact", "exact", true),
+        ];
+        for (pattern, text, expected) in cases {
+            assert_eq!(glob_match(pattern, text), expected, "{pattern} ~ {text}");
+        }
+    }
+
+    #[test]
+    fn entity_keys() {
+        assert_eq!(
+            EntityKey::parse("routine/daily-status"),
+            Some(EntityKey::new(Kind::Routine, "daily-status"))
+        );
+        assert_eq!(EntityKey::parse("Routine/x"), None);
+        assert_eq!(EntityKey::parse("healthrule/x"), None);
+        assert_eq!(EntityKey::parse("routine"), None);
+    }
+}

@@ -1,0 +1,130 @@
+//! Reading YAML files into typed raw documents, keeping file positions.
+//!
+//! A file may hold many documents separated by `---`. Each document is parsed on its own so
+//! that one broken document does not hide the errors of the others, yet every position is
+//! reported against the whole file: the document's text is prefixed with as many blank lines
+//! as precede it, which YAML ignores and which keeps serde-saphyr's line numbers absolute.
+
+use serde::de::DeserializeOwned;
+
+use super::ConfigError;
+
+/// One document of a file, with the blank-line prefix that keeps its line numbers absolute.
+pub struct Document {
+    pub text: String,
+    pub first_line: u32,
+}
+
+/// Splits a YAML stream at its `---` document markers. A marker is `---` at the start of a
+/// line followed by the end of line or white space; YAML forbids it anywhere else at column
+/// one, so no scalar can contain it. Documents with nothing but comments and blanks are dropped.
+pub fn split_documents(text: &str) -> Vec<Document> {
+    let mut documents = Vec::new();
+    let mut current = String::new();
+    let mut current_first = 1u32;
+    let mut blank_prefix = 0u32;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        let is_marker = line.starts_with("---") && line[3..].chars().next().is_none_or(char::is_whitespace);
+        if is_marker && index > 0 {
+            push_document(&mut documents, &mut current, current_first, blank_prefix);
+            current_first = number;
+            blank_prefix = number - 1;
+        }
+        current.push_str(line);
+    }
+    push_document(&mut documents, &mut current, current_first, blank_prefix);
+    documents
+}
+
+fn push_document(out: &mut Vec<Document>, text: &mut String, first_line: u32, prefix: u32) {
+    let body = std::mem::take(text);
+    let has_content = body.lines().any(|line| {
+        let trimmed = line.trim();
+        !trimmed.is_empty() && !trimmed.starts_with('#') && trimmed != "---" && trimmed != "..."
+    });
+    if has_content {
+        let mut padded = "\n".repeat(prefix as usize);
+        padded.push_str(&body);
+        out.push(Document { text: padded, first_line });
+    }
+}
+
+/// Deserializes one document, turning a failure into a positioned [`ConfigError`].
+pub fn parse<T: DeserializeOwned>(path: &str, document: &Document) -> Result<T, ConfigError> {
+    serde_saphyr::from_str::<T>(&document.text).map_err(|error| {
+        let (line, column) = error
+            .location()
+            .map(|l| (clamp(l.line()), clamp(l.column())))
+            .unwrap_or((document.first_line, 1));
+        ConfigError::new(path, line.max(1), column.max(1), clean_message(&error))
+    })
+}
+
+fn clamp(value: u64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+/// serde-saphyr's messages end with " at line L, column C" and some carry advice meant for
+/// the programmer ("set DuplicateKeyPolicy"); the position is printed in front instead.
+fn clean_message(error: &serde_saphyr::Error) -> String {
+    let text = error.without_snippet().to_string();
+    let text = match text.rfind(" at line ") {
+        Some(index) if text[index..].contains(", column ") => text[..index].to_string(),
+        _ => text,
+    };
+    if let Some(rest) = text.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(',').next().unwrap_or(rest).trim();
+        return format!("duplicate key `{key}`");
+    }
+    for (serde_word, plain) in [
+        ("u8", "a whole number"),
+        ("u16", "a whole number"),
+        ("u32", "a whole number"),
+        ("u64", "a whole number"),
+        ("usize", "a whole number"),
+        ("i32", "a whole number"),
+        ("i64", "a whole number"),
+        ("f64", "a number"),
+        ("bool", "true or false"),
+    ] {
+        if text == format!("invalid {serde_word}") {
+            return format!("expected {plain}");
+        }
+    }
+    text.replace("expected one of", "expected one of:")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_keep_absolute_lines() {
+        let text = "kind: A\nid: a\n---\n# only a comment\n---\nkind: B\nid: b\n";
+        let docs = split_documents(text);
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].first_line, 1);
+        assert_eq!(docs[1].first_line, 5);
+        assert_eq!(docs[1].text.lines().nth(5), Some("kind: B"));
+    }
+
+    #[test]
+    fn marker_needs_whitespace_after_it() {
+        let docs = split_documents("kind: A\nid: '---x'\n---x: 1\n");
+        assert_eq!(docs.len(), 1);
+    }
+
+    #[test]
+    fn errors_point_into_the_file() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Doc {
+            kind: String,
+        }
+        let docs = split_documents("kind: A\n---\nkind: B\nbogus: 1\n");
+        let error = parse::<Doc>("desired/x.yaml", &docs[1]).unwrap_err();
+        assert_eq!(error.to_string(), "desired/x.yaml:4:1: unknown field `bogus`, expected one of: kind");
+    }
+}

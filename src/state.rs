@@ -1,0 +1,307 @@
+//! Live state: `state/mission-control.json`, what the daemon knows right now.
+//!
+//! These types are the public shape of the snapshot (SPEC section 7) and of
+//! `GET /api/v1/state`; `schemas/mission-control.schema.json` is generated from them. The
+//! snapshot is also what a restarted daemon resumes from, so every entity carries the
+//! observation counters its health depends on, not only the verdict.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{DesiredState, Level};
+
+/// The snapshot format version.
+pub const VERSION: u32 = 1;
+/// The snapshot's file name under `state/`.
+pub const FILE: &str = "mission-control.json";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LiveState {
+    pub version: u32,
+    pub generated_at: Option<DateTime<Utc>>,
+    /// Git HEAD of the workspace, when it is a git checkout.
+    pub workspace_revision: Option<String>,
+    pub summary: Summary,
+    pub mismatches: Vec<Mismatch>,
+    pub agents: Vec<EntityState>,
+    pub subagents: Vec<EntityState>,
+    pub tasks: Vec<Task>,
+    pub workflows: Vec<EntityState>,
+    pub routines: Vec<EntityState>,
+    pub integrations: Vec<EntityState>,
+    pub outputs: Vec<EntityState>,
+    pub projects: Vec<EntityState>,
+    pub budgets: Vec<BudgetState>,
+    pub usage: Usage,
+    pub inbox: Inbox,
+    pub alerts: Alerts,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub overall_health: Option<Level>,
+    /// Counted entities by level (paused, retired and protected ones count nowhere).
+    pub counts: Counts,
+    /// Entities that are `stale` now.
+    pub stale_signals: u64,
+    pub active_mode: Option<String>,
+    pub daily_estimated_cost: f64,
+    pub currency: String,
+    /// The last event folded into this snapshot.
+    pub last_event_seq: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Counts {
+    pub healthy: u64,
+    pub unknown: u64,
+    pub warning: u64,
+    pub stale: u64,
+    pub failed: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, level: Level) {
+        match level {
+            Level::Healthy => self.healthy += 1,
+            Level::Unknown => self.unknown += 1,
+            Level::Warning => self.warning += 1,
+            Level::Stale => self.stale += 1,
+            Level::Failed => self.failed += 1,
+        }
+    }
+}
+
+/// A difference between what is declared and what is seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mismatch {
+    /// `kind/id`.
+    pub entity: String,
+    pub field: String,
+    pub desired: serde_json::Value,
+    pub observed: serde_json::Value,
+}
+
+/// One observation: a ping, a probe result or a report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Observation {
+    pub at: DateTime<Utc>,
+    /// `ping`, `start`, `fail`, `exit`, `log`, `http`, `tcp`, `command`, `file`, `report`.
+    pub kind: String,
+    /// Whether the observation counts as success; absent for signals that are neither (start, log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_seconds: Option<f64>,
+    /// HTTP status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The run id pairing a start with its finish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rid: Option<String>,
+    /// For files: the newest match's path, size and modification time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<DateTime<Utc>>,
+}
+
+/// A watched entity as it stands.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntityState {
+    /// Lower-case kind: routine, integration, output, agent, workflow, project.
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+    pub desired: DesiredState,
+    pub health: Level,
+    /// CamelCase cause, e.g. `Overdue`, `Paused`, `NeverObserved`, `Healthy`.
+    pub reason: String,
+    pub message: String,
+    /// The health rule that decided the level, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// When the level last changed.
+    pub since: Option<DateTime<Utc>>,
+    pub last_checked: Option<DateTime<Utc>>,
+    /// The last observation of any kind (ping, probe, report).
+    pub last_signal: Option<DateTime<Utc>>,
+    /// The observation that decided the level.
+    pub evidence: Option<Observation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Alerts of this entity are held back because a dependency is stale or failed.
+    #[serde(default)]
+    pub inhibited: bool,
+    /// When the entity first appeared in the configuration: the anchor of its first deadline.
+    pub first_seen: Option<DateTime<Utc>>,
+    /// The last success (a success ping, a passing probe, a fresh file).
+    pub last_success: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub consecutive_failures: u64,
+    #[serde(default)]
+    pub consecutive_successes: u64,
+    /// Failed enough probes in a row to be failing, and not yet recovered.
+    #[serde(default)]
+    pub failing: bool,
+    /// A run started (start ping) and not finished, since then.
+    pub running_since: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_rid: Option<String>,
+    /// The last observation.
+    pub last: Option<Observation>,
+    /// Routines and outputs: the next expected signal and its deadline (expected + grace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub missed_runs: u64,
+    /// A human description of the schedule or probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<String>,
+    /// Kind-specific facts (role, parent, model, steps, repo, ...).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A task of the work tracker (SPEC section 8).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    pub id: String,
+    pub title: String,
+    pub domain: Option<String>,
+    pub status: String,
+    pub priority: Option<String>,
+    pub classification: Option<String>,
+    pub owner: Option<String>,
+    pub repo: Option<String>,
+    pub branch: Option<String>,
+    pub blocker: Option<String>,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    pub test_status: Option<String>,
+    pub expected_output: Option<String>,
+    pub parent: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+    pub updated: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetState {
+    pub id: String,
+    pub scope: String,
+    pub window: String,
+    pub spent: f64,
+    pub ratio: Option<f64>,
+    pub warn_at: Option<f64>,
+    pub fail_at: Option<f64>,
+    pub currency: String,
+    pub health: Option<Level>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Usage {
+    /// Today, in the settings' timezone.
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub total_tokens: u64,
+    pub estimated_cost: f64,
+    pub currency: String,
+    #[serde(default)]
+    pub by_model: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Inbox {
+    pub raw: u64,
+    pub untriaged: u64,
+    pub triaged: u64,
+    pub urgent: u64,
+    pub newest: Vec<InboxItem>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InboxItem {
+    pub id: String,
+    pub text: String,
+    pub source: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Alerts {
+    pub firing: Vec<FiringAlert>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FiringAlert {
+    /// `rule/kind/id`, stable across restarts.
+    pub id: String,
+    pub rule: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub level: Level,
+    pub starts_at: DateTime<Utc>,
+    #[serde(default)]
+    pub silenced: bool,
+    #[serde(default)]
+    pub inhibited: bool,
+}
+
+/// Writes the snapshot atomically: a temporary file in the same folder, fsync, rename, so a
+/// reader or a crash never sees half a file. Created mode 0600.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    // The rename itself is durable only once the directory is synced.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Reads a snapshot; `None` when there is none or it does not parse (a fresh start then).
+pub fn read(path: &Path) -> Option<LiveState> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
