@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config;
+use crate::observe::PingKind;
 
 #[derive(Debug, Parser)]
 #[command(name = "mission-control", version, about = "Keeps watch over a personal AI-agent operation")]
@@ -21,6 +22,70 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon: reconcile, serve HTTP, record events, write live state.
+    Run {
+        /// Address to listen on (default: the settings' `listen`, else 127.0.0.1:9797).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Reconcile once (every pulled probe once), write state and events, and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Record a heartbeat ping for a routine or integration (works with or without the daemon).
+    Ping {
+        /// The routine's (or integration's) id.
+        id: String,
+        /// A run started.
+        #[arg(long, group = "ping_kind")]
+        start: bool,
+        /// The run failed.
+        #[arg(long, group = "ping_kind")]
+        fail: bool,
+        /// The run ended with this exit status (0 is success).
+        #[arg(long, group = "ping_kind", value_name = "N", value_parser = clap::value_parser!(u8))]
+        exit: Option<u8>,
+        /// Log a message without changing the run's state.
+        #[arg(long, group = "ping_kind")]
+        log: bool,
+        /// Pairs a start with its finish.
+        #[arg(long)]
+        rid: Option<String>,
+        /// Text kept with the ping (redacted).
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// What is due next, and which alerts would fire now.
+    Plan {
+        /// How far ahead to look.
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+    },
+    /// Read the event log, oldest first.
+    Events {
+        /// Only events since this duration ago (`1h`) or time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events of this type (repeatable), e.g. health.changed.
+        #[arg(long = "type", value_name = "TYPE")]
+        types: Vec<String>,
+        /// Only events of this entity, as kind/id.
+        #[arg(long)]
+        entity: Option<String>,
+        /// At most this many: the newest ones, or with --since the first ones after it.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Keep printing new events as they are written.
+        #[arg(long)]
+        follow: bool,
+        /// One JSON object a line, as stored.
+        #[arg(long)]
+        json: bool,
+    },
+    /// How an entity's level was decided: rules, fields, evidence.
+    Why {
+        /// The entity as kind/id, e.g. routine/daily-status.
+        entity: String,
+    },
     /// Load everything and report every error as PATH:LINE:COL: message.
     Validate,
     /// Print the JSON Schemas generated from the types, or rewrite schemas/ with --write.
@@ -50,6 +115,22 @@ impl Outcome {
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
+        Command::Run { listen, once } => run_daemon(cli.workspace, listen, once),
+        Command::Ping { id, start, fail, exit, log, rid, message } => {
+            let kind = match (start, fail, exit, log) {
+                (true, ..) => PingKind::Start,
+                (_, true, ..) => PingKind::Fail,
+                (_, _, Some(code), _) => PingKind::Exit(code),
+                (.., true) => PingKind::Log,
+                _ => PingKind::Success,
+            };
+            ping(&cli.workspace, &id, kind, rid.as_deref(), message.as_deref())
+        }
+        Command::Plan { hours } => crate::report::plan(&cli.workspace, hours),
+        Command::Why { entity } => crate::report::why(&cli.workspace, &entity),
+        Command::Events { since, types, entity, limit, follow, json } => {
+            events(&cli.workspace, since.as_deref(), types, entity.as_deref(), limit, follow, json)
+        }
         Command::Validate => validate(&cli.workspace),
         Command::Schema { write } => schema(&cli.workspace, write),
     }
@@ -104,6 +185,185 @@ fn schema(workspace: &std::path::Path, write: bool) -> anyhow::Result<Outcome> {
         let all: serde_json::Map<String, serde_json::Value> =
             schemas.into_iter().map(|(name, value)| (name.to_string(), value)).collect();
         println!("{}", serde_json::to_string_pretty(&all)?);
+    }
+    Ok(Outcome::Ok)
+}
+
+fn run_daemon(workspace: PathBuf, listen: Option<String>, once: bool) -> anyhow::Result<Outcome> {
+    check_workspace(&workspace)?;
+    init_tracing();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let options = crate::daemon::Options { workspace, listen, once };
+    match runtime.block_on(crate::daemon::run(options, shutdown_signal())) {
+        Ok(()) => Ok(Outcome::Ok),
+        Err(crate::daemon::StartError::Config(errors)) => {
+            let mut stderr = std::io::stderr().lock();
+            for error in &errors.0 {
+                writeln!(stderr, "{}", crate::redact::redact(&error.to_string()))?;
+            }
+            writeln!(stderr, "{} error(s); the daemon did not start", errors.0.len())?;
+            Ok(Outcome::Problem)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Logs go to stderr (stdout is for the `listening on` line and command output);
+/// `RUST_LOG` sets the level, default info.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// Appends a `heartbeat.received` event, durably, as the HTTP ping route does.
+fn ping(
+    workspace: &std::path::Path,
+    id: &str,
+    kind: PingKind,
+    rid: Option<&str>,
+    message: Option<&str>,
+) -> anyhow::Result<Outcome> {
+    check_workspace(workspace)?;
+    // A ping must not be lost to a configuration being edited: with an invalid configuration
+    // the ping is still recorded for a well-formed id, with a warning.
+    let (key, settings) = match config::load(workspace, chrono::Utc::now()) {
+        Ok(config) => match crate::engine::Engine::ping_target(&config, id) {
+            Some(key) => (key, config.settings.clone()),
+            None => {
+                eprintln!("error: no routine or integration named {id:?}");
+                return Ok(Outcome::Problem);
+            }
+        },
+        Err(errors) => {
+            anyhow::ensure!(config::valid_id(id), "{id:?} is not a valid id");
+            eprintln!(
+                "warning: the configuration is invalid ({} errors); recording the ping for routine/{id} anyway",
+                errors.0.len()
+            );
+            (config::EntityKey::new(config::Kind::Routine, id), config::default_settings(workspace))
+        }
+    };
+    let body = axum::body::Bytes::from(message.unwrap_or_default().to_string());
+    let event = crate::web::heartbeat_event(&key, kind, rid, &body, "cli");
+    let log = crate::events::open_workspace_log(workspace, &settings)?;
+    log.append(vec![event])?;
+    Ok(Outcome::Ok)
+}
+
+/// Parses `--since`: a duration ago (`90m`) or an RFC 3339 time.
+pub fn parse_since(
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&chrono::Utc));
+    }
+    humantime::parse_duration(text)
+        .ok()
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .map(|d| now - d)
+        .ok_or_else(|| {
+            format!(
+                "--since takes a duration such as 1h or a time such as 2026-11-25T07:00:00Z, not {text:?}"
+            )
+        })
+}
+
+fn events(
+    workspace: &std::path::Path,
+    since: Option<&str>,
+    types: Vec<String>,
+    entity: Option<&str>,
+    limit: Option<usize>,
+    follow: bool,
+    json: bool,
+) -> anyhow::Result<Outcome> {
+    use crate::events::{Event, EventFilter, read_events};
+    check_workspace(workspace)?;
+    let since = since.map(|s| parse_since(s, chrono::Utc::now())).transpose().map_err(anyhow::Error::msg)?;
+    let entity = match entity {
+        Some(text) => {
+            let key = config::EntityKey::parse(text).ok_or_else(|| {
+                anyhow::anyhow!("--entity takes kind/id such as routine/daily-status, not {text:?}")
+            })?;
+            Some((key.kind.lower().to_string(), key.id))
+        }
+        None => None,
+    };
+    let state_dir = workspace.join("state");
+    // With --since, the first `limit` after it; without, the newest `limit` (like tail).
+    let filter =
+        EventFilter { since, kinds: types, entity, limit: since.and(limit), ..EventFilter::default() };
+    let mut found = read_events(&state_dir, &filter)?;
+    if since.is_none()
+        && let Some(n) = limit
+    {
+        let skip = found.len().saturating_sub(n);
+        found.drain(..skip);
+    }
+    let tz =
+        config::load(workspace, chrono::Utc::now()).map(|c| c.settings.timezone).unwrap_or(chrono_tz::UTC);
+    let print = |event: &Event| -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        let line = if json {
+            serde_json::to_string(event)?
+        } else {
+            format!(
+                "{:>6}  {}  {:<20} {:<32} {:<9} {}",
+                event.seq,
+                event.timestamp.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S"),
+                event.kind,
+                format!("{}/{}", event.entity_type, event.entity_id),
+                event.status,
+                event.message
+            )
+        };
+        writeln!(out, "{}", crate::redact::redact(&line))?;
+        Ok(())
+    };
+    let mut last = filter.since_seq.unwrap_or(0);
+    for event in &found {
+        print(event)?;
+        last = event.seq;
+    }
+    if follow {
+        let mut filter = EventFilter { limit: None, ..filter };
+        if last == 0 {
+            last = crate::events::EventLog::open(&state_dir, crate::events::LogOptions::default())?
+                .last_seq()?;
+        }
+        loop {
+            filter.since_seq = Some(last);
+            for event in read_events(&state_dir, &filter)? {
+                print(&event)?;
+                last = event.seq;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
     }
     Ok(Outcome::Ok)
 }

@@ -13,13 +13,28 @@
 //! - [`state`]: the live-state snapshot and its atomic writer.
 //! - [`redact`]: the one redactor every output passes through, and the literal-secret scan.
 //! - [`schema`]: JSON Schemas generated from the types above.
+//! - [`observe`]: observations (pings, probe results) folded into an entity's state.
+//! - [`health`]: pure evaluation of health rules, explanations and deadlines.
+//! - [`engine`]: the reconciler's state machine without I/O.
+//! - [`probe`]: pulled probes (http, tcp, command, file); [`credentials`] they may use.
+//! - [`daemon`]: the long-running process; [`web`]: its HTTP surface; [`metrics`].
+//! - [`report`]: `plan` and `why`.
 //! - [`cli`]: the command line.
 
 pub mod cli;
 pub mod condition;
 pub mod config;
+pub mod credentials;
+pub mod daemon;
+pub mod engine;
 pub mod events;
+pub mod health;
+pub mod metrics;
+pub mod observe;
+pub mod probe;
 pub mod redact;
+pub mod report;
 pub mod schedule;
 pub mod schema;
 pub mod state;
+pub mod web;

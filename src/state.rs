@@ -158,6 +158,10 @@ pub struct EntityState {
     pub first_seen: Option<DateTime<Utc>>,
     /// The last success (a success ping, a passing probe, a fresh file).
     pub last_success: Option<DateTime<Utc>>,
+    /// The last finished run (success, failure or exit ping; a probe result; a new file): the
+    /// anchor from which the next expected run is computed.
+    #[serde(default)]
+    pub last_run: Option<DateTime<Utc>>,
     #[serde(default)]
     pub consecutive_failures: u64,
     #[serde(default)]

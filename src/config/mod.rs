@@ -538,6 +538,26 @@ pub struct AlertRule {
     pub receivers: Vec<String>,
 }
 
+impl AlertRule {
+    /// Whether this rule's alert fires for the entity at `level`. A rule without `level` in
+    /// its selector fires at `stale` and `failed`: an alert for a healthy entity means nothing.
+    pub fn fires(&self, entity: &Entity, level: Level) -> bool {
+        let level_matches = if self.selector.levels.is_empty() {
+            level >= Level::Stale
+        } else {
+            self.selector.levels.contains(&level)
+        };
+        level_matches && self.selector.matches(entity)
+    }
+}
+
+impl Silence {
+    /// Whether the silence holds back notifications for the entity at `level` at `now`.
+    pub fn holds(&self, entity: &Entity, level: Level, now: DateTime<Utc>) -> bool {
+        now < self.expires && self.selector.matches(entity) && self.selector.matches_level(level)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum ReceiverTarget {
     Webhook { url: String, credential: Option<String> },
@@ -600,6 +620,11 @@ pub struct Budget {
 /// Loads and validates the workspace. `now` decides which silences are too far ahead.
 pub fn load(workspace: &Path, now: DateTime<Utc>) -> Result<Config, LoadErrors> {
     validate::load(workspace, now)
+}
+
+/// Settings with every default, for a workspace whose settings cannot be loaded.
+pub fn default_settings(workspace: &Path) -> Settings {
+    validate::default_settings(workspace)
 }
 
 /// The cron expression of a schedule, for display.

@@ -284,6 +284,12 @@ pub(super) fn load(workspace: &Path, now: DateTime<Utc>) -> Result<Config, LoadE
     }
 }
 
+/// The settings of a workspace without a settings file.
+pub(super) fn default_settings(workspace: &Path) -> Settings {
+    let mut cx = Cx { workspace, now: Utc::now(), errors: Vec::new(), texts: HashMap::new() };
+    settings(&mut cx, None)
+}
+
 fn read_settings(cx: &mut Cx) -> Option<raw::Settings> {
     let path = cx.workspace.join(SETTINGS_FILE);
     if !path.exists() {

@@ -200,3 +200,22 @@ impl EventFilter {
                 .is_none_or(|(kind, id)| *kind == event.entity_type && *id == event.entity_id)
     }
 }
+
+/// The redactor of SPEC section 12 as the log's scrub hook: nothing reaches the file unmasked.
+pub fn redact_event(event: &mut NewEvent) {
+    if let std::borrow::Cow::Owned(masked) = crate::redact::redact(&event.message) {
+        event.message = masked;
+    }
+    if let Some(data) = &mut event.data {
+        crate::redact::redact_json(data);
+    }
+}
+
+/// Opens the workspace's log with the settings' rotation and the redactor.
+pub fn open_workspace_log(
+    workspace: &Path,
+    settings: &crate::config::Settings,
+) -> Result<EventLog, EventLogError> {
+    let options = LogOptions { max_bytes: settings.events_max_bytes, keep: settings.events_keep.max(1) };
+    Ok(EventLog::open(&workspace.join("state"), options)?.with_scrub(redact_event))
+}

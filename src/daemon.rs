@@ -1,0 +1,714 @@
+//! The daemon: `mission-control run`.
+//!
+//! One task (the reconciler) owns the [`Engine`]; everything else talks to it through a
+//! channel or the event log. Pings are appended to the log by the HTTP handlers (or by CLI
+//! processes) and reach the reconciler through the writer's broadcast, so the log is the one
+//! source of truth and a restart replays exactly what was acknowledged. The reconciler sleeps
+//! until the earliest of: an entity's deadline, a probe falling due, a pending publication of
+//! live state. With nothing due it sleeps indefinitely, which is what keeps an idle daemon
+//! at no CPU.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
+use tracing::{info, warn};
+
+use crate::config::{self, Config, EntityKey, Probe};
+use crate::engine::{self, Engine};
+use crate::events::{EventFilter, EventWriter, NewEvent, read_events};
+use crate::metrics::Metrics;
+use crate::observe::Ping;
+use crate::probe::{self, ProbeContext};
+use crate::state::{self, LiveState, Observation};
+
+/// Live state is republished at most this often under load.
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+/// The snapshot file is rewritten at most this often (and so within a second of a change).
+const WRITE_EVERY: Duration = Duration::from_millis(500);
+
+/// What the HTTP layer reads. It never writes: changes go through the log or the channel.
+pub struct Shared {
+    pub workspace: PathBuf,
+    pub config: RwLock<Arc<Config>>,
+    /// The redacted live state as JSON bytes, ready to serve.
+    pub live: RwLock<Arc<Vec<u8>>>,
+    pub ready: AtomicBool,
+    pub writer: EventWriter,
+    pub metrics: Arc<Metrics>,
+    pub inputs: mpsc::Sender<Input>,
+}
+
+impl Shared {
+    pub fn config(&self) -> Arc<Config> {
+        self.config.read().map(|c| c.clone()).unwrap_or_else(|e| e.into_inner().clone())
+    }
+}
+
+/// Messages to the reconciler.
+pub enum Input {
+    ProbeResult(EntityKey, Observation),
+    /// A ping that was not written to the log (`events.record_pings: false`).
+    Ping(EntityKey, Ping),
+    Reload(&'static str),
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the configuration is invalid")]
+    Config(config::LoadErrors),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: String, source: std::io::Error },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub struct Options {
+    pub workspace: PathBuf,
+    pub listen: Option<String>,
+    pub once: bool,
+}
+
+/// Runs the daemon until `shutdown` resolves (or, with `once`, for one reconcile).
+pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    let now = Utc::now();
+    let workspace = options.workspace.clone();
+    let config = Arc::new(config::load(&workspace, now).map_err(StartError::Config)?);
+    let log = crate::events::open_workspace_log(&workspace, &config.settings).map_err(anyhow::Error::from)?;
+    let writer = EventWriter::spawn(log);
+    let mut subscription = writer.subscribe();
+    let metrics = Arc::new(Metrics::new());
+    metrics.config_last_reload_successful.set(1);
+    metrics.config_last_reload_success_timestamp.set(now.timestamp() as f64);
+
+    let snapshot_path = workspace.join("state").join(state::FILE);
+    let mut engine = Engine::new(config.clone(), state::read(&snapshot_path), now);
+    engine.workspace_revision = git_head(&workspace);
+    let missed = read_events(
+        &workspace.join("state"),
+        &EventFilter { since_seq: Some(engine.last_seq()), ..EventFilter::default() },
+    )
+    .map_err(anyhow::Error::from)?;
+    for event in &missed {
+        engine.apply_event(event);
+    }
+    let mut startup = vec![config_loaded(&config, engine.workspace_revision.as_deref())];
+    let probe_cx = Arc::new(ProbeContext::new(&config).map_err(anyhow::Error::from)?);
+
+    if options.once {
+        for (key, probe, _) in engine.pulled_probes() {
+            if let Some(observation) = probe::run(&probe, &probe_cx).await {
+                startup.extend(engine.apply_probe(&key, observation));
+            }
+        }
+        startup.extend(engine.evaluate_all(Utc::now()));
+        let stored = writer.append_many(startup).await.map_err(anyhow::Error::from)?;
+        for event in &stored {
+            engine.apply_event(event);
+        }
+        write_snapshot(&snapshot_path, &engine.snapshot(Utc::now())).map_err(anyhow::Error::from)?;
+        return Ok(());
+    }
+
+    let address = options.listen.clone().unwrap_or_else(|| config.settings.listen.clone());
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|source| StartError::Listen { address: address.clone(), source })?;
+    let bound = listener.local_addr().map_err(anyhow::Error::from)?;
+    // The first line on stdout says where the daemon listens (tests and scripts read it).
+    println!("listening on {bound}");
+    info!(address = %bound, workspace = %workspace.display(), "listening");
+
+    let (inputs, receiver) = mpsc::channel(1024);
+    let shared = Arc::new(Shared {
+        workspace: workspace.clone(),
+        config: RwLock::new(config.clone()),
+        live: RwLock::new(Arc::new(Vec::new())),
+        ready: AtomicBool::new(false),
+        writer: writer.clone(),
+        metrics: metrics.clone(),
+        inputs: inputs.clone(),
+    });
+
+    startup.extend(engine.evaluate_all(now));
+    writer.append_many(startup).await.map_err(anyhow::Error::from)?;
+
+    let stop = Arc::new(Notify::new());
+    let watchers = Watchers::start(&workspace, &config, inputs.clone(), writer.clone());
+    let web = tokio::spawn(crate::web::serve(listener, shared.clone(), stop.clone()));
+    let signals = tokio::spawn(reload_on_sighup(inputs.clone()));
+
+    let mut reconciler = Reconciler {
+        engine,
+        shared: shared.clone(),
+        probe_cx,
+        probes: HashMap::new(),
+        in_flight: HashSet::new(),
+        semaphore: Arc::new(Semaphore::new(config.settings.probe_concurrency)),
+        dirty: true,
+        published_at: None,
+        written_at: None,
+        file_dirty: true,
+        snapshot_path,
+        series: HashSet::new(),
+    };
+    reconciler.schedule_probes(Instant::now());
+    shared.ready.store(true, Ordering::SeqCst);
+    reconciler.run(receiver, &mut subscription, shutdown).await;
+
+    stop.notify_waiters();
+    signals.abort();
+    drop(watchers);
+    let _ = web.await;
+    Ok(())
+}
+
+struct Reconciler {
+    engine: Engine,
+    shared: Arc<Shared>,
+    probe_cx: Arc<ProbeContext>,
+    /// Pulled probes: what, how often, when next.
+    probes: HashMap<EntityKey, (Probe, Duration, Instant)>,
+    in_flight: HashSet<EntityKey>,
+    semaphore: Arc<Semaphore>,
+    dirty: bool,
+    published_at: Option<Instant>,
+    written_at: Option<Instant>,
+    file_dirty: bool,
+    snapshot_path: PathBuf,
+    /// Metric series currently exported, to remove those of entities that go away.
+    series: HashSet<(String, String)>,
+}
+
+impl Reconciler {
+    async fn run(
+        &mut self,
+        mut inputs: mpsc::Receiver<Input>,
+        subscription: &mut broadcast::Receiver<crate::events::Event>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            let mut outgoing: Vec<NewEvent> = Vec::new();
+            let sleep = self.next_timer();
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                input = inputs.recv() => match input {
+                    Some(input) => self.handle(input, &mut outgoing).await,
+                    None => break,
+                },
+                received = subscription.recv() => match received {
+                    Ok(event) => {
+                        self.fold(&event, &mut outgoing);
+                        // Drain what else is queued, so a burst of pings is one publication.
+                        for _ in 0..4096 {
+                            match subscription.try_recv() {
+                                Ok(event) => self.fold(&event, &mut outgoing),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                        warn!(skipped, "event subscription lagged; re-reading the log");
+                        self.replay(&mut outgoing);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                () = sleep_until(sleep) => {}
+            }
+            self.on_timers(&mut outgoing).await;
+            self.emit(outgoing);
+            self.publish(false);
+        }
+        // Final state: evaluate, store what that produced, write the snapshot.
+        let mut outgoing = self.engine.evaluate_all(Utc::now());
+        if !outgoing.is_empty() {
+            let events = std::mem::take(&mut outgoing);
+            match self.shared.writer.append_many(events).await {
+                Ok(stored) => stored.iter().for_each(|e| {
+                    self.engine.apply_event(e);
+                }),
+                Err(e) => warn!(error = %e, "cannot store final events"),
+            }
+        }
+        // Everything acknowledged is in the log; fold what the broadcast still holds.
+        while let Ok(event) = subscription.try_recv() {
+            self.engine.apply_event(&event);
+        }
+        self.replay(&mut outgoing);
+        self.publish(true);
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        let now_wall = Utc::now();
+        let now = Instant::now();
+        let wake =
+            self.engine.next_wakeup().map(|at| now + (at - now_wall).to_std().unwrap_or(Duration::ZERO));
+        let probe =
+            self.probes.iter().filter(|(k, _)| !self.in_flight.contains(*k)).map(|(_, (_, _, at))| *at).min();
+        let publish = self.dirty.then(|| self.published_at.map_or(now, |t| t + PUBLISH_EVERY));
+        let write = self.file_dirty.then(|| self.written_at.map_or(now, |t| t + WRITE_EVERY));
+        [wake, probe, publish, write].into_iter().flatten().min()
+    }
+
+    fn fold(&mut self, event: &crate::events::Event, outgoing: &mut Vec<NewEvent>) {
+        self.shared.metrics.events_total.with_label_values(&[&event.kind]).inc();
+        if event.kind == "heartbeat.received" {
+            self.shared.metrics.heartbeats_total.with_label_values(&[&event.status]).inc();
+        }
+        if let Some(key) = self.engine.apply_event(event) {
+            outgoing.extend(self.engine.evaluate(&key, Utc::now()));
+            self.dirty = true;
+        } else {
+            // The snapshot records the last seq it covers.
+            self.file_dirty = true;
+        }
+    }
+
+    /// Re-reads the log after the last folded seq (after a lagging broadcast).
+    fn replay(&mut self, outgoing: &mut Vec<NewEvent>) {
+        let filter = EventFilter { since_seq: Some(self.engine.last_seq()), ..EventFilter::default() };
+        match read_events(&self.shared.workspace.join("state"), &filter) {
+            Ok(events) => events.iter().for_each(|e| self.fold(e, outgoing)),
+            Err(e) => warn!(error = %e, "cannot re-read the event log"),
+        }
+    }
+
+    async fn handle(&mut self, input: Input, outgoing: &mut Vec<NewEvent>) {
+        match input {
+            Input::ProbeResult(key, observation) => {
+                self.in_flight.remove(&key);
+                self.record_probe(&key, &observation);
+                outgoing.extend(self.engine.apply_probe(&key, observation));
+                outgoing.extend(self.engine.evaluate(&key, Utc::now()));
+                self.dirty = true;
+            }
+            Input::Ping(key, ping) => {
+                if self.engine.apply_ping(&key, &ping) {
+                    outgoing.extend(self.engine.evaluate(&key, Utc::now()));
+                    self.dirty = true;
+                }
+            }
+            Input::Reload(why) => self.reload(why, outgoing),
+        }
+    }
+
+    fn record_probe(&self, key: &EntityKey, observation: &Observation) {
+        let result = match observation.ok {
+            Some(true) => "success",
+            Some(false) => "failure",
+            None => "none",
+        };
+        let m = &self.shared.metrics;
+        m.probes_total.with_label_values(&[key.kind.lower(), &observation.kind, result]).inc();
+        if let Some(latency) = observation.latency_seconds {
+            m.probe_duration.with_label_values(&[key.kind.lower(), &observation.kind]).observe(latency);
+        }
+    }
+
+    fn reload(&mut self, why: &'static str, outgoing: &mut Vec<NewEvent>) {
+        let now = Utc::now();
+        let metrics = &self.shared.metrics;
+        match config::load(&self.shared.workspace, now) {
+            Ok(config) => {
+                let config = Arc::new(config);
+                info!(trigger = why, entities = config.entities.len(), "configuration reloaded");
+                self.engine.workspace_revision = git_head(&self.shared.workspace);
+                self.engine.set_config(config.clone(), now);
+                if let Ok(mut shared) = self.shared.config.write() {
+                    *shared = config.clone();
+                }
+                metrics.config_last_reload_successful.set(1);
+                metrics.config_last_reload_success_timestamp.set(now.timestamp() as f64);
+                outgoing.push(config_loaded(&config, self.engine.workspace_revision.as_deref()));
+                outgoing.extend(self.engine.evaluate_all(now));
+                self.schedule_probes(Instant::now());
+            }
+            Err(errors) => {
+                warn!(
+                    trigger = why,
+                    errors = errors.0.len(),
+                    "configuration rejected; the last good one keeps running"
+                );
+                metrics.config_last_reload_successful.set(0);
+                let list: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+                let first = list.first().cloned().unwrap_or_default();
+                outgoing.push(
+                    NewEvent::new(
+                        "config.rejected",
+                        engine::SOURCE,
+                        "workspace",
+                        "config",
+                        "rejected",
+                        format!("{} error(s); keeping the last good configuration: {first}", list.len()),
+                    )
+                    .with_data(serde_json::json!({ "errors": list, "trigger": why })),
+                );
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// (Re)builds the probe schedule; probes of entities that remain keep their next time.
+    fn schedule_probes(&mut self, now: Instant) {
+        let mut next = HashMap::new();
+        for (key, probe, every) in self.engine.pulled_probes() {
+            let at = self
+                .probes
+                .get(&key)
+                .map_or(now, |(_, old_every, at)| if *old_every == every { *at } else { now });
+            next.insert(key, (probe, every, at));
+        }
+        self.probes = next;
+    }
+
+    async fn on_timers(&mut self, outgoing: &mut Vec<NewEvent>) {
+        let now = Instant::now();
+        let due: Vec<EntityKey> = self
+            .probes
+            .iter()
+            .filter(|(k, (_, _, at))| *at <= now && !self.in_flight.contains(*k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            let Some((probe, every, at)) = self.probes.get_mut(&key) else { continue };
+            // Keep the cadence; after a long stall, start again from now instead of bursting.
+            *at = if *at + *every > now { *at + *every } else { now + *every };
+            let (probe, key2) = (probe.clone(), key.clone());
+            self.in_flight.insert(key);
+            let (cx, semaphore, inputs) =
+                (self.probe_cx.clone(), self.semaphore.clone(), self.shared.inputs.clone());
+            tokio::spawn(async move {
+                let _permit = semaphore.acquire_owned().await;
+                if let Some(observation) = probe::run(&probe, &cx).await {
+                    let _ = inputs.send(Input::ProbeResult(key2, observation)).await;
+                }
+            });
+        }
+        let now_wall: DateTime<Utc> = Utc::now();
+        for key in self.engine.due(now_wall) {
+            // A file-observed entity is looked at right at its deadline, so a file written a
+            // moment before it is not missed by a probe that ran earlier.
+            if let Some((Probe::File(_), _, _)) = self.probes.get(&key) {
+                let probe = self.probes[&key].0.clone();
+                if let Some(observation) = probe::run(&probe, &self.probe_cx).await {
+                    outgoing.extend(self.engine.apply_probe(&key, observation));
+                }
+            }
+            outgoing.extend(self.engine.evaluate(&key, Utc::now()));
+            self.dirty = true;
+        }
+    }
+
+    fn emit(&mut self, outgoing: Vec<NewEvent>) {
+        if outgoing.is_empty() {
+            return;
+        }
+        self.dirty = true;
+        let writer = self.shared.writer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = writer.append_many(outgoing).await {
+                warn!(error = %e, "cannot append events");
+            }
+        });
+    }
+
+    /// Publishes live state for the API and metrics, and writes the snapshot file, each at
+    /// most at its own pace (or now, when `force`).
+    fn publish(&mut self, force: bool) {
+        let now = Instant::now();
+        let publish_due = self.dirty && (force || self.published_at.is_none_or(|t| now >= t + PUBLISH_EVERY));
+        if publish_due || force {
+            let wall = Utc::now();
+            let live = self.engine.snapshot(wall);
+            self.update_metrics(&live);
+            let mut value = serde_json::to_value(&live).unwrap_or_default();
+            crate::redact::redact_json(&mut value);
+            let bytes = serde_json::to_vec(&value).unwrap_or_default();
+            if let Ok(mut shared) = self.shared.live.write() {
+                *shared = Arc::new(bytes);
+            }
+            self.dirty = false;
+            self.published_at = Some(now);
+            self.file_dirty = true;
+        }
+        let write_due = self.file_dirty && (force || self.written_at.is_none_or(|t| now >= t + WRITE_EVERY));
+        if write_due {
+            let live = self.engine.snapshot(Utc::now());
+            if let Err(e) = write_snapshot(&self.snapshot_path, &live) {
+                warn!(error = %e, path = %self.snapshot_path.display(), "cannot write live state");
+            }
+            self.file_dirty = false;
+            self.written_at = Some(now);
+        }
+    }
+
+    fn update_metrics(&mut self, live: &LiveState) {
+        let m = &self.shared.metrics;
+        let mut series = HashSet::new();
+        for s in live
+            .agents
+            .iter()
+            .chain(&live.subagents)
+            .chain(&live.routines)
+            .chain(&live.integrations)
+            .chain(&live.outputs)
+            .chain(&live.workflows)
+            .chain(&live.projects)
+        {
+            m.set_entity_health(&s.kind, &s.id, s.health);
+            if let Some(t) = s.last_signal {
+                m.entity_last_signal
+                    .with_label_values(&[&s.kind, &s.id])
+                    .set(t.timestamp_millis() as f64 / 1000.0);
+            }
+            series.insert((s.kind.clone(), s.id.clone()));
+        }
+        m.retain_entities(&series, &self.series);
+        self.series = series;
+        if let Some(overall) = live.summary.overall_health {
+            m.set_overall(overall);
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes the snapshot through the redactor, atomically.
+fn write_snapshot(path: &Path, live: &LiveState) -> std::io::Result<()> {
+    let mut value = serde_json::to_value(live).map_err(std::io::Error::other)?;
+    crate::redact::redact_json(&mut value);
+    let mut bytes = serde_json::to_vec_pretty(&value).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    state::write_atomic(path, &bytes)
+}
+
+fn config_loaded(config: &Config, revision: Option<&str>) -> NewEvent {
+    NewEvent::new(
+        "config.loaded",
+        engine::SOURCE,
+        "workspace",
+        "config",
+        "loaded",
+        format!(
+            "loaded {} entities, {} health rules, {} alert rules from {} files",
+            config.entities.len(),
+            config.health_rules.len(),
+            config.alert_rules.len(),
+            config.files.len()
+        ),
+    )
+    .with_data(serde_json::json!({ "files": config.files.len(), "revision": revision, "builtin_rules": config.builtin_rules }))
+}
+
+/// The workspace's git HEAD commit, read from `.git` without running git.
+pub fn git_head(workspace: &Path) -> Option<String> {
+    let git = workspace.join(".git");
+    let git = if git.is_file() {
+        // A worktree: `.git` is a file naming the real git dir.
+        let text = std::fs::read_to_string(&git).ok()?;
+        let dir = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
+        if dir.is_absolute() { dir } else { workspace.join(dir) }
+    } else {
+        git
+    };
+    let head = std::fs::read_to_string(git.join("HEAD")).ok()?;
+    let head = head.trim();
+    let Some(reference) = head.strip_prefix("ref:") else { return Some(head.to_string()) };
+    let reference = reference.trim();
+    let common = std::fs::read_to_string(git.join("commondir"))
+        .ok()
+        .map(|c| git.join(c.trim()))
+        .unwrap_or(git.clone());
+    for dir in [&git, &common] {
+        if let Ok(id) = std::fs::read_to_string(dir.join(reference)) {
+            return Some(id.trim().to_string());
+        }
+        if let Ok(packed) = std::fs::read_to_string(dir.join("packed-refs")) {
+            let found =
+                packed.lines().find_map(|l| l.strip_suffix(reference).map(|id| id.trim().to_string()));
+            if found.is_some() {
+                return found;
+            }
+        }
+    }
+    None
+}
+
+async fn reload_on_sighup(inputs: mpsc::Sender<Input>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else { return };
+    while hangups.recv().await.is_some() {
+        if inputs.send(Input::Reload("SIGHUP")).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// File watches: the configuration (debounced, plus a polling backstop) and the event log
+/// (so pings written by CLI processes reach the reconciler). Dropping it stops them.
+struct Watchers {
+    _config: Option<
+        notify_debouncer_full::Debouncer<notify::RecommendedWatcher, notify_debouncer_full::RecommendedCache>,
+    >,
+    _log: Option<notify::RecommendedWatcher>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Watchers {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    }
+}
+
+impl Watchers {
+    fn start(
+        workspace: &Path,
+        config: &Config,
+        inputs: mpsc::Sender<Input>,
+        writer: EventWriter,
+    ) -> Watchers {
+        let mut tasks = Vec::new();
+        let config_watch = watch_config(workspace, config.settings.reload_debounce, inputs.clone())
+            .map_err(|e| warn!(error = %e, "cannot watch the configuration; relying on polling and SIGHUP"))
+            .ok();
+
+        // The polling backstop: a fingerprint of every configuration file's size and mtime.
+        let (root, period) = (workspace.to_path_buf(), config.settings.reload_poll_interval);
+        let poll_inputs = inputs.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut last = fingerprint(&root);
+            loop {
+                tokio::time::sleep(period).await;
+                let now = fingerprint(&root);
+                if now != last {
+                    last = now;
+                    if poll_inputs.send(Input::Reload("poll")).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }));
+
+        // CLI processes append to the log; a change of the file makes the writer catch up,
+        // which broadcasts their events to the reconciler.
+        let changed = Arc::new(Notify::new());
+        let log_watch = {
+            let changed = changed.clone();
+            let state = workspace.join("state");
+            let mut watcher =
+                notify::recommended_watcher(move |_: notify::Result<notify::Event>| changed.notify_one());
+            watcher
+                .as_mut()
+                .map_err(|e| e.to_string())
+                .and_then(|w| {
+                    use notify::Watcher;
+                    w.watch(&state, notify::RecursiveMode::NonRecursive).map_err(|e| e.to_string())
+                })
+                .map_err(|e| warn!(error = %e, "cannot watch the event log; CLI pings are seen at the next daemon write"))
+                .ok();
+            watcher.ok()
+        };
+        tasks.push(tokio::spawn(async move {
+            loop {
+                changed.notified().await;
+                if let Err(e) = writer.catch_up().await {
+                    warn!(error = %e, "cannot read events written by other processes");
+                }
+                // Coalesce bursts: at most 20 catch-ups a second.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }));
+        Watchers { _config: config_watch, _log: log_watch, tasks }
+    }
+}
+
+fn is_config_path(workspace: &Path, path: &Path) -> bool {
+    let Ok(rel) = path.strip_prefix(workspace) else { return false };
+    let first = rel.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned());
+    match first.as_deref() {
+        Some("desired" | "rules") => true,
+        Some(config::SETTINGS_FILE) => rel.components().count() == 1,
+        _ => false,
+    }
+}
+
+fn watch_config(
+    workspace: &Path,
+    debounce: Duration,
+    inputs: mpsc::Sender<Input>,
+) -> Result<
+    notify_debouncer_full::Debouncer<notify::RecommendedWatcher, notify_debouncer_full::RecommendedCache>,
+    notify::Error,
+> {
+    let root = workspace.canonicalize().unwrap_or_else(|_| workspace.to_path_buf());
+    let filter_root = root.clone();
+    let mut debouncer = notify_debouncer_full::new_debouncer(
+        debounce,
+        None,
+        move |result: notify_debouncer_full::DebounceEventResult| {
+            let Ok(events) = result else { return };
+            use notify::EventKind;
+            use notify::event::ModifyKind;
+            // Only changes count: reading the files during a reload raises access events,
+            // which would otherwise trigger the next reload, forever.
+            let changes = events.iter().filter(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::Create(_)
+                        | EventKind::Remove(_)
+                        | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any)
+                )
+            });
+            if let Some(path) = changes.flat_map(|e| e.paths.iter()).find(|p| is_config_path(&filter_root, p))
+            {
+                tracing::debug!(path = %path.display(), "configuration file changed");
+                let _ = inputs.try_send(Input::Reload("watch"));
+            }
+        },
+    )?;
+    // The root only for the settings file (not recursively: target/ and state/ are busy).
+    debouncer.watch(&root, notify::RecursiveMode::NonRecursive)?;
+    for folder in ["desired", "rules"] {
+        let dir = root.join(folder);
+        if dir.is_dir() {
+            debouncer.watch(&dir, notify::RecursiveMode::Recursive)?;
+        }
+    }
+    Ok(debouncer)
+}
+
+/// Size and modification time of every configuration file, to notice changes by polling.
+fn fingerprint(workspace: &Path) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![workspace.join("desired"), workspace.join("rules")];
+    let settings = workspace.join(config::SETTINGS_FILE);
+    if let Ok(meta) = std::fs::metadata(&settings) {
+        out.push((settings, meta.len(), meta.modified().ok()));
+    }
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.metadata() {
+                Ok(meta) if meta.is_dir() => stack.push(path),
+                Ok(meta) => out.push((path, meta.len(), meta.modified().ok())),
+                Err(_) => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}

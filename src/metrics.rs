@@ -1,0 +1,230 @@
+//! Prometheus metrics (SPEC section 11), registered once in a typed struct.
+//!
+//! Label values come from the configuration (entity kinds and ids, probe kinds, receiver ids)
+//! or from small fixed sets (levels, outcomes), never from request input, so the number of
+//! series is bounded by the configuration. Series of entities that leave the configuration are
+//! removed on reload.
+
+use std::collections::HashSet;
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::config::Level;
+
+const LEVELS: [Level; 5] = [Level::Healthy, Level::Unknown, Level::Warning, Level::Stale, Level::Failed];
+
+pub fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Healthy => "healthy",
+        Level::Unknown => "unknown",
+        Level::Warning => "warning",
+        Level::Stale => "stale",
+        Level::Failed => "failed",
+    }
+}
+
+/// Every metric the process exports.
+pub struct Metrics {
+    registry: Registry,
+    pub entity_health: IntGaugeVec,
+    pub entity_last_signal: GaugeVec,
+    pub overall_health: IntGaugeVec,
+    pub probe_duration: HistogramVec,
+    pub probes_total: IntCounterVec,
+    pub heartbeats_total: IntCounterVec,
+    pub events_total: IntCounterVec,
+    pub alerts_firing: IntGauge,
+    pub notifications_total: IntCounterVec,
+    pub reconcile_duration: HistogramVec,
+    pub config_last_reload_successful: IntGauge,
+    pub config_last_reload_success_timestamp: Gauge,
+    pub tokens_total: IntCounterVec,
+    pub estimated_cost_total: prometheus::CounterVec,
+    pub inbox_items: IntGaugeVec,
+    pub tasks: IntGaugeVec,
+    pub build_info: IntGaugeVec,
+}
+
+fn name(n: &str) -> String {
+    format!("mission_control_{n}")
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let m = Metrics {
+            entity_health: IntGaugeVec::new(
+                Opts::new(name("entity_health"), "1 for the entity's current health level, 0 for the others"),
+                &["entity_type", "entity_id", "level"],
+            )
+            .expect("metric"),
+            entity_last_signal: GaugeVec::new(
+                Opts::new(
+                    name("entity_last_signal_timestamp_seconds"),
+                    "Unix time of the entity's last signal (ping, probe, report)",
+                ),
+                &["entity_type", "entity_id"],
+            )
+            .expect("metric"),
+            overall_health: IntGaugeVec::new(
+                Opts::new(name("overall_health"), "1 for the overall health level, 0 for the others"),
+                &["level"],
+            )
+            .expect("metric"),
+            probe_duration: HistogramVec::new(
+                HistogramOpts::new(name("probe_duration_seconds"), "Duration of pulled probes")
+                    .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                &["entity_type", "probe"],
+            )
+            .expect("metric"),
+            probes_total: IntCounterVec::new(
+                Opts::new(name("probes_total"), "Pulled probes run, by result"),
+                &["entity_type", "probe", "result"],
+            )
+            .expect("metric"),
+            heartbeats_total: IntCounterVec::new(
+                Opts::new(name("heartbeats_total"), "Heartbeat pings received, by kind"),
+                &["kind"],
+            )
+            .expect("metric"),
+            events_total: IntCounterVec::new(
+                Opts::new(name("events_total"), "Events appended to the log by this process, by type"),
+                &["type"],
+            )
+            .expect("metric"),
+            alerts_firing: IntGauge::new(name("alerts_firing"), "Alerts firing now").expect("metric"),
+            notifications_total: IntCounterVec::new(
+                Opts::new(name("notifications_total"), "Notification attempts, by receiver and outcome"),
+                &["receiver", "outcome"],
+            )
+            .expect("metric"),
+            reconcile_duration: HistogramVec::new(
+                HistogramOpts::new(name("reconcile_duration_seconds"), "Duration of a full reconcile pass")
+                    .buckets(vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0]),
+                &[],
+            )
+            .expect("metric"),
+            config_last_reload_successful: IntGauge::new(
+                name("config_last_reload_successful"),
+                "1 if the last configuration load succeeded, 0 if it was rejected",
+            )
+            .expect("metric"),
+            config_last_reload_success_timestamp: Gauge::new(
+                name("config_last_reload_success_timestamp_seconds"),
+                "Unix time of the last successful configuration load",
+            )
+            .expect("metric"),
+            tokens_total: IntCounterVec::new(
+                Opts::new(name("tokens_total"), "Tokens used, by model, agent and direction"),
+                &["model", "agent", "direction"],
+            )
+            .expect("metric"),
+            estimated_cost_total: prometheus::CounterVec::new(
+                Opts::new(name("estimated_cost_total"), "Estimated spend, by model and currency"),
+                &["model", "currency"],
+            )
+            .expect("metric"),
+            inbox_items: IntGaugeVec::new(Opts::new(name("inbox_items"), "Inbox items by state"), &["state"])
+                .expect("metric"),
+            tasks: IntGaugeVec::new(
+                Opts::new(name("tasks"), "Tasks by status and domain"),
+                &["status", "domain"],
+            )
+            .expect("metric"),
+            build_info: IntGaugeVec::new(
+                Opts::new(name("build_info"), "Always 1; the version of this build"),
+                &["version"],
+            )
+            .expect("metric"),
+            registry,
+        };
+        for c in [
+            Box::new(m.entity_health.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.entity_last_signal.clone()),
+            Box::new(m.overall_health.clone()),
+            Box::new(m.probe_duration.clone()),
+            Box::new(m.probes_total.clone()),
+            Box::new(m.heartbeats_total.clone()),
+            Box::new(m.events_total.clone()),
+            Box::new(m.alerts_firing.clone()),
+            Box::new(m.notifications_total.clone()),
+            Box::new(m.reconcile_duration.clone()),
+            Box::new(m.config_last_reload_successful.clone()),
+            Box::new(m.config_last_reload_success_timestamp.clone()),
+            Box::new(m.tokens_total.clone()),
+            Box::new(m.estimated_cost_total.clone()),
+            Box::new(m.inbox_items.clone()),
+            Box::new(m.tasks.clone()),
+            Box::new(m.build_info.clone()),
+        ] {
+            m.registry.register(c).expect("metric registered once");
+        }
+        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        m
+    }
+
+    /// Sets the state set of one entity's health.
+    pub fn set_entity_health(&self, entity_type: &str, entity_id: &str, level: Level) {
+        for l in LEVELS {
+            self.entity_health
+                .with_label_values(&[entity_type, entity_id, level_name(l)])
+                .set(i64::from(l == level));
+        }
+    }
+
+    pub fn set_overall(&self, level: Level) {
+        for l in LEVELS {
+            self.overall_health.with_label_values(&[level_name(l)]).set(i64::from(l == level));
+        }
+    }
+
+    /// Drops the series of entities that are no longer configured (or no longer visible).
+    pub fn retain_entities(&self, keep: &HashSet<(String, String)>, previous: &HashSet<(String, String)>) {
+        for (kind, id) in previous.difference(keep) {
+            for l in LEVELS {
+                let _ = self.entity_health.remove_label_values(&[kind, id, level_name(l)]);
+            }
+            let _ = self.entity_last_signal.remove_label_values(&[kind, id]);
+        }
+    }
+
+    /// The text exposition format 0.0.4.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        let encoder = TextEncoder::new();
+        if encoder.encode(&self.registry.gather(), &mut buffer).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_series_are_a_state_set_and_removable() {
+        let m = Metrics::new();
+        m.set_entity_health("routine", "a", Level::Stale);
+        let text = m.render();
+        assert!(text.contains(
+            r#"mission_control_entity_health{entity_id="a",entity_type="routine",level="stale"} 1"#
+        ));
+        assert!(text.contains(
+            r#"mission_control_entity_health{entity_id="a",entity_type="routine",level="healthy"} 0"#
+        ));
+        let previous: HashSet<_> = [("routine".to_string(), "a".to_string())].into();
+        m.retain_entities(&HashSet::new(), &previous);
+        assert!(!m.render().contains(r#"entity_id="a""#));
+    }
+}

@@ -1,0 +1,216 @@
+//! `plan` and `why`: answers computed from the live state and the log, the same way the
+//! daemon computes them, whether or not the daemon runs.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::cli::Outcome;
+use crate::config::{self, Config, EntityKey, Level, OutputContract, Spec};
+use crate::engine::Engine;
+use crate::events::{EventFilter, read_events};
+use crate::health;
+use crate::metrics::level_name;
+use crate::state;
+
+/// The engine as the daemon would have it now: snapshot, then every later event, evaluated.
+pub fn current_engine(
+    workspace: &Path,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Result<Engine, config::LoadErrors>> {
+    anyhow::ensure!(workspace.is_dir(), "workspace {} is not a folder", workspace.display());
+    let config = match config::load(workspace, now) {
+        Ok(c) => Arc::new(c),
+        Err(errors) => return Ok(Err(errors)),
+    };
+    let state_dir = workspace.join("state");
+    let mut engine = Engine::new(config, state::read(&state_dir.join(state::FILE)), now);
+    let filter = EventFilter { since_seq: Some(engine.last_seq()), ..EventFilter::default() };
+    for event in read_events(&state_dir, &filter)? {
+        engine.apply_event(&event);
+    }
+    engine.evaluate_all(now);
+    Ok(Ok(engine))
+}
+
+fn print_load_errors(errors: &config::LoadErrors) -> anyhow::Result<Outcome> {
+    let mut stderr = std::io::stderr().lock();
+    for e in &errors.0 {
+        writeln!(stderr, "{}", crate::redact::redact(&e.to_string()))?;
+    }
+    writeln!(stderr, "{} error(s); run `mission-control validate`", errors.0.len())?;
+    Ok(Outcome::Problem)
+}
+
+fn local(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z").to_string()
+}
+
+pub fn why(workspace: &Path, entity: &str) -> anyhow::Result<Outcome> {
+    let now = Utc::now();
+    let engine = match current_engine(workspace, now)? {
+        Ok(engine) => engine,
+        Err(errors) => return print_load_errors(&errors),
+    };
+    let config = engine.config().clone();
+    let Some(key) = EntityKey::parse(entity) else {
+        eprintln!(
+            "error: {entity:?} is not kind/id (kinds: routine, integration, output, agent, workflow, project)"
+        );
+        return Ok(Outcome::Problem);
+    };
+    let (Some(e), Some(s)) = (config.entity(&key).filter(|e| !e.inert), engine.state(&key)) else {
+        eprintln!("error: {key} is not defined");
+        return Ok(Outcome::Problem);
+    };
+    let tz = config.settings.timezone;
+    let explanation = health::explain(&config, e, s, now);
+    let v = &explanation.verdict;
+    let mut out = String::new();
+    let rule = v.rule.as_ref().map(|r| format!(", rule {r}")).unwrap_or_default();
+    out.push_str(&format!("{key}: {} ({}{rule})\n  {}\n", level_name(v.level), v.reason, v.message));
+    let time = |t: Option<DateTime<Utc>>| t.map_or("never".to_string(), |t| local(t, tz));
+    out.push_str(&format!("  last signal: {}\n", time(s.last_signal)));
+    if let Some(x) = &explanation.expectation {
+        out.push_str(&format!(
+            "  expected at: {}  deadline: {}  late: {}  overdue: {}  missed runs: {}\n",
+            local(x.expected_at, tz),
+            local(x.deadline, tz),
+            x.late,
+            x.overdue,
+            x.missed_runs
+        ));
+    }
+    if let Some(since) = s.running_since {
+        out.push_str(&format!("  running since: {}\n", local(since, tz)));
+    }
+    if explanation.traces.is_empty() {
+        out.push_str("rules: none apply (not judged)\n");
+    } else {
+        out.push_str("rules (the worst level among those that hold decides):\n");
+        for t in &explanation.traces {
+            let mark = if t.held { "holds" } else { "no" };
+            out.push_str(&format!(
+                "  [{mark:>5}] {} -> {}  when: {}\n",
+                t.rule,
+                level_name(t.level),
+                t.condition
+            ));
+            for (path, value) in &t.inputs {
+                out.push_str(&format!("          {path} = {value}\n"));
+            }
+        }
+    }
+    if !explanation.traces.iter().any(|t| t.held) && v.level != Level::Healthy {
+        out.push_str(&format!("no rule holds: {} because {}\n", level_name(v.level), v.message));
+    }
+    match &v.evidence {
+        Some(evidence) => {
+            let mut value = serde_json::to_value(evidence)?;
+            crate::redact::redact_json(&mut value);
+            out.push_str(&format!("evidence: {value}\n"));
+        }
+        None => out.push_str("evidence: none\n"),
+    }
+    if s.inhibited {
+        out.push_str("alerts: held back, a dependency is stale or failed (UpstreamUnhealthy)\n");
+    }
+    print!("{}", crate::redact::redact(&out));
+    Ok(Outcome::Ok)
+}
+
+pub fn plan(workspace: &Path, hours: u32) -> anyhow::Result<Outcome> {
+    let now = Utc::now();
+    let engine = match current_engine(workspace, now)? {
+        Ok(engine) => engine,
+        Err(errors) => return print_load_errors(&errors),
+    };
+    let config = engine.config().clone();
+    let tz = config.settings.timezone;
+    let until = now + chrono::Duration::hours(i64::from(hours));
+    let mut due: Vec<(DateTime<Utc>, String, String)> = Vec::new();
+    for e in config.visible_entities().filter(|e| health::is_judged(e)) {
+        let Some(s) = engine.state(&e.key) else { continue };
+        let grace = match &e.spec {
+            Spec::Routine(r) => r.grace,
+            Spec::Output(o) => o.grace,
+            _ => continue,
+        };
+        let grace = chrono::Duration::from_std(grace).unwrap_or_default();
+        if let (Some(expected), Some(deadline)) = (s.expected_at, s.deadline)
+            && deadline >= now
+        {
+            due.push((expected, e.key.to_string(), format!("expected; stale after {}", local(deadline, tz))));
+        }
+        // Fixed periods run from the last signal, so only the next run is known; cron fire
+        // times are known ahead.
+        let schedule = match &e.spec {
+            Spec::Routine(r) if matches!(r.schedule, crate::schedule::Schedule::Cron { .. }) => {
+                Some(&r.schedule)
+            }
+            Spec::Output(o) => match &o.contract {
+                OutputContract::Due(s) => Some(s),
+                OutputContract::MaxAge(_) => None,
+            },
+            _ => None,
+        };
+        if let Some(schedule) = schedule {
+            let from = s.expected_at.unwrap_or(now).max(now);
+            for fire in schedule.fires_between(from, until, 10) {
+                due.push((
+                    fire,
+                    e.key.to_string(),
+                    format!("expected; stale after {}", local(fire + grace, tz)),
+                ));
+            }
+        }
+    }
+    due.sort();
+    due.dedup();
+    let mut out = format!("Due in the next {hours}h (times in {}):\n", tz.name());
+    if due.iter().all(|(t, ..)| *t > until) {
+        out.push_str("  nothing\n");
+    }
+    for (t, key, what) in due.iter().filter(|(t, ..)| *t <= until) {
+        out.push_str(&format!("  {}  {key:<36} {what}\n", local(*t, tz)));
+    }
+    out.push_str("Alerts that would fire now:\n");
+    let firing = firing_now(&config, &engine, now);
+    if firing.is_empty() {
+        out.push_str("  none\n");
+    }
+    for line in firing {
+        out.push_str(&format!("  {line}\n"));
+    }
+    print!("{}", crate::redact::redact(&out));
+    Ok(Outcome::Ok)
+}
+
+/// One line per (alert rule, entity) that matches the entity's current level.
+fn firing_now(config: &Config, engine: &Engine, now: DateTime<Utc>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for e in config.visible_entities().filter(|e| health::is_judged(e)) {
+        let Some(s) = engine.state(&e.key) else { continue };
+        for rule in config.alert_rules.iter().filter(|r| r.fires(e, s.health)) {
+            let held = if s.inhibited {
+                " (held back: UpstreamUnhealthy)".to_string()
+            } else if let Some(silence) = config.silences.iter().find(|x| x.holds(e, s.health, now)) {
+                format!(" (silenced by {} until {})", silence.id, silence.expires.to_rfc3339())
+            } else {
+                String::new()
+            };
+            lines.push(format!(
+                "{}  {}  {} ({})  -> {}{held}",
+                rule.id,
+                e.key,
+                level_name(s.health),
+                s.reason,
+                rule.receivers.join(", ")
+            ));
+        }
+    }
+    lines
+}

@@ -1,0 +1,238 @@
+//! The HTTP surface (SPEC section 10): health and readiness, Healthchecks-style pings, the
+//! live state, and Prometheus metrics.
+//!
+//! Handlers only read what the reconciler publishes and append to the event log; they never
+//! touch the engine. Every input is bounded: bodies by size, requests by time, ping exit
+//! statuses by range, ids by their pattern.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use serde::Deserialize;
+use tokio::sync::Notify;
+
+use crate::config::valid_id;
+use crate::daemon::{Input, Shared};
+use crate::engine::Engine;
+use crate::events::NewEvent;
+use crate::observe::{Ping, PingKind};
+
+/// Slow clients are cut off after this.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves until `stop` is notified, then finishes the requests under way.
+pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, stop: Arc<Notify>) {
+    let app = router(shared);
+    let shutdown = async move { stop.notified().await };
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        tracing::error!(error = %e, "http server stopped");
+    }
+}
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    let max_body = shared.config().settings.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/state", get(live_state))
+        .route("/ping/{*rest}", any(ping))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(shared)
+}
+
+/// Errors are JSON `{"error", "detail"}` with a fitting status.
+pub fn error(status: StatusCode, code: &str, detail: impl Into<String>) -> Response {
+    let body = serde_json::json!({ "error": code, "detail": crate::redact::redact(&detail.into()) });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    if shared.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        error(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "no configuration loaded yet")
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let text = shared.metrics.render();
+    let mut response = text.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response
+}
+
+async fn live_state(State(shared): State<Arc<Shared>>) -> Response {
+    let bytes = shared.live.read().map(|b| b.clone()).unwrap_or_else(|e| e.into_inner().clone());
+    let mut response = Body::from(bytes.as_ref().clone()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+#[derive(Debug, Deserialize)]
+struct PingQuery {
+    rid: Option<String>,
+}
+
+/// `/ping/{id}`, `/ping/{id}/start|fail|log|{0-255}`, and with `api.ping_key` the same under
+/// `/ping/{key}/...`. One wildcard route parses the segments, so a key set by a reload takes
+/// effect without rebuilding the router.
+async fn ping(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(rest): UrlPath<String>,
+    Query(query): Query<PingQuery>,
+    request: Request,
+) -> Response {
+    if !matches!(*request.method(), Method::GET | Method::POST | Method::HEAD | Method::PUT) {
+        return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "pings take GET, POST or HEAD");
+    }
+    let config = shared.config();
+    let mut segments: Vec<&str> = rest.split('/').collect();
+    if let Some(reference) = &config.settings.ping_key {
+        let expected = match crate::credentials::Credentials::new(&config.settings, &shared.workspace)
+            .resolve(reference)
+        {
+            Ok(key) => key,
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "ping_key_unavailable", e.to_string()),
+        };
+        let given = if segments.is_empty() { "" } else { segments.remove(0) };
+        if !constant_time_eq(given.as_bytes(), secrecy::ExposeSecret::expose_secret(&expected).as_bytes()) {
+            return error(StatusCode::NOT_FOUND, "not_found", "unknown ping key or id");
+        }
+    }
+    let (id, action) = match segments.as_slice() {
+        [id] => (*id, None),
+        [id, action] => (*id, Some(*action)),
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "ping paths are /ping/{id} and /ping/{id}/{action}",
+            );
+        }
+    };
+    let kind = match action {
+        None | Some("") => PingKind::Success,
+        Some("start") => PingKind::Start,
+        Some("fail") => PingKind::Fail,
+        Some("log") => PingKind::Log,
+        Some(code) => match code.parse::<u16>() {
+            Ok(code) if code <= 255 => PingKind::Exit(code as u8),
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_action",
+                    "the last segment is start, fail, log or an exit status 0-255",
+                );
+            }
+        },
+    };
+    if !valid_id(id) {
+        return error(StatusCode::NOT_FOUND, "not_found", "no routine or integration with that id");
+    }
+    let Some(key) = Engine::ping_target(&config, id) else {
+        return error(StatusCode::NOT_FOUND, "not_found", format!("no routine or integration named {id}"));
+    };
+    let rid = query.rid.filter(|r| !r.is_empty());
+    if rid.as_ref().is_some_and(|r| r.len() > 128) {
+        return error(StatusCode::BAD_REQUEST, "bad_rid", "rid is at most 128 characters");
+    }
+    let limit = config.settings.ping_body_bytes;
+    let body = match axum::body::to_bytes(request.into_body(), limit).await {
+        Ok(body) => body,
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("ping bodies are at most {limit} bytes"),
+            );
+        }
+    };
+    let event = heartbeat_event(&key, kind, rid.as_deref(), &body, "http");
+    if config.settings.record_pings {
+        if let Err(e) = shared.writer.append(event).await {
+            tracing::error!(error = %e, "cannot record a ping");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_recorded",
+                "the ping could not be stored; retry",
+            );
+        }
+    } else {
+        shared.metrics.heartbeats_total.with_label_values(&[kind.status()]).inc();
+        let ping = Ping { kind, at: chrono::Utc::now(), rid, message: None };
+        if shared.inputs.send(Input::Ping(key, ping)).await.is_err() {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the daemon is stopping");
+        }
+    }
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "OK").into_response()
+}
+
+/// The `heartbeat.received` event of a ping, from HTTP or the CLI alike.
+pub fn heartbeat_event(
+    key: &crate::config::EntityKey,
+    kind: PingKind,
+    rid: Option<&str>,
+    body: &Bytes,
+    source: &str,
+) -> NewEvent {
+    let message = match kind {
+        PingKind::Success => "success ping".to_string(),
+        PingKind::Start => "run started".to_string(),
+        PingKind::Fail => "run failed".to_string(),
+        PingKind::Exit(code) => format!("exit status {code}"),
+        PingKind::Log => "log".to_string(),
+    };
+    let mut data = serde_json::Map::new();
+    if let Some(rid) = rid {
+        data.insert("rid".into(), rid.into());
+    }
+    if let PingKind::Exit(code) = kind {
+        data.insert("exit_code".into(), code.into());
+    }
+    if !body.is_empty() {
+        data.insert("body".into(), String::from_utf8_lossy(body).into_owned().into());
+    }
+    let event =
+        NewEvent::new("heartbeat.received", source, key.kind.lower(), &key.id, kind.status(), message);
+    if data.is_empty() { event } else { event.with_data(serde_json::Value::Object(data)) }
+}
+
+/// Compares secrets without leaking their length of common prefix through timing.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= usize::from(x ^ y);
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"", b"a"));
+        assert!(constant_time_eq(b"", b""));
+    }
+}
