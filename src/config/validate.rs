@@ -1045,13 +1045,16 @@ fn output(cx: &mut Cx, path: &str, d: &raw::Output, default_tz: Tz) -> Option<Ou
         cx.error(path, trigger, format!("bad trigger reference {:?}", trigger.value));
     }
     Some(Output {
+        check_every: match &contract {
+            OutputContract::MaxAge(age) => (*age / 2).clamp(Duration::from_secs(1), Duration::from_secs(30)),
+            OutputContract::Due(_) => Duration::from_secs(30),
+        },
         type_: d.type_.clone(),
         trigger: d.trigger.as_ref().map(|t| t.value.clone()),
         location: cx.absolute(&location.value),
         contract,
         grace: cx.duration_or(path, "grace", d.grace.as_ref(), Duration::from_secs(900)),
         min_size: d.min_size,
-        check_every: Duration::from_secs(30),
     })
 }
 
