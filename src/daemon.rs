@@ -19,6 +19,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 use tracing::{info, warn};
 
+use crate::alert::deliver::DeliveryContext;
+use crate::alert::manager::{self as alerts, AlertBook};
+use crate::alert::outbox::{self, Delivery, Outbox};
 use crate::config::{self, Config, EntityKey, Probe};
 use crate::engine::{self, Engine};
 use crate::events::{EventFilter, EventWriter, NewEvent, read_events};
@@ -31,6 +34,8 @@ use crate::state::{self, LiveState, Observation};
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 /// The snapshot file is rewritten at most this often (and so within a second of a change).
 const WRITE_EVERY: Duration = Duration::from_millis(500);
+/// The alert book: pending and firing alerts and whom they notified.
+const ALERTS_FILE: &str = "alerts.json";
 
 /// What the HTTP layer reads. It never writes: changes go through the log or the channel.
 pub struct Shared {
@@ -108,11 +113,16 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
             }
         }
         startup.extend(engine.evaluate_all(Utc::now()));
+        let mut alerting = Alerting::open(&workspace, &config)?;
+        startup.extend(alerting.evaluate(&engine, None));
         let stored = writer.append_many(startup).await.map_err(anyhow::Error::from)?;
         for event in &stored {
             engine.apply_event(event);
         }
-        write_snapshot(&snapshot_path, &engine.snapshot(Utc::now())).map_err(anyhow::Error::from)?;
+        outbox::deliver_once(&alerting.outbox, &alerting.cx, &config, &writer, &metrics).await;
+        let mut live = engine.snapshot(Utc::now());
+        live.alerts.firing = alerts::firing(&alerting.book);
+        write_snapshot(&snapshot_path, &live).map_err(anyhow::Error::from)?;
         return Ok(());
     }
 
@@ -137,6 +147,14 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     });
 
     startup.extend(engine.evaluate_all(now));
+    // Changes that happened while the daemon was down are notified now, once.
+    let mut alerting = Alerting::open(&workspace, &config)?;
+    let config_source: outbox::ConfigSource = {
+        let shared = shared.clone();
+        Arc::new(move || shared.config())
+    };
+    alerting.start(config_source, writer.clone(), metrics.clone());
+    startup.extend(alerting.evaluate(&engine, None));
     writer.append_many(startup).await.map_err(anyhow::Error::from)?;
 
     let stop = Arc::new(Notify::new());
@@ -157,6 +175,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         file_dirty: true,
         snapshot_path,
         series: HashSet::new(),
+        alerting,
     };
     reconciler.schedule_probes(Instant::now());
     shared.ready.store(true, Ordering::SeqCst);
@@ -184,6 +203,68 @@ struct Reconciler {
     snapshot_path: PathBuf,
     /// Metric series currently exported, to remove those of entities that go away.
     series: HashSet<(String, String)>,
+    alerting: Alerting,
+}
+
+/// The alert book, its file, the outbox and the delivery task.
+struct Alerting {
+    book: AlertBook,
+    path: PathBuf,
+    outbox: Outbox,
+    cx: Arc<DeliveryContext>,
+    delivery: Option<Delivery>,
+}
+
+impl Alerting {
+    fn open(workspace: &Path, config: &Config) -> anyhow::Result<Alerting> {
+        let state_dir = workspace.join("state");
+        let path = state_dir.join(ALERTS_FILE);
+        let book =
+            std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let outbox = Outbox::open(&state_dir)?;
+        let credentials = crate::credentials::Credentials::new(&config.settings, workspace);
+        let cx = Arc::new(DeliveryContext::new(credentials)?);
+        Ok(Alerting { book, path, outbox, cx, delivery: None })
+    }
+
+    fn start(&mut self, config: outbox::ConfigSource, writer: EventWriter, metrics: Arc<Metrics>) {
+        self.delivery = Some(outbox::spawn(self.outbox.clone(), self.cx.clone(), config, writer, metrics));
+    }
+
+    /// Evaluates the alerts; queues notifications durably (outbox first, then the book, then
+    /// the delivery task) and returns the events to record.
+    fn evaluate(&mut self, engine: &Engine, now: Option<DateTime<Utc>>) -> Vec<NewEvent> {
+        let now = now.unwrap_or_else(Utc::now);
+        let config = engine.config().clone();
+        let outcome = alerts::evaluate(&mut self.book, &config, engine.entities(), now);
+        let mut queued = Vec::new();
+        for n in &outcome.notifications {
+            let receiver = config.receivers.iter().find(|r| r.id == n.receiver);
+            match self.outbox.put(n, receiver) {
+                Ok(Some(entry)) => queued.push(entry),
+                Ok(None) => {}
+                Err(e) => warn!(error = %e, receiver = %n.receiver, "cannot queue a notification"),
+            }
+        }
+        if outcome.changed || !queued.is_empty() {
+            match serde_json::to_vec_pretty(&self.book) {
+                Ok(bytes) => {
+                    if let Err(e) = state::write_atomic(&self.path, &bytes) {
+                        warn!(error = %e, "cannot write the alert book");
+                    }
+                }
+                Err(e) => warn!(error = %e, "cannot serialize the alert book"),
+            }
+        }
+        if let Some(delivery) = &self.delivery {
+            delivery.send(queued);
+        }
+        outcome.events
+    }
+
+    fn next_wakeup(&self, config: &Config) -> Option<DateTime<Utc>> {
+        alerts::next_wakeup(&self.book, config, Utc::now())
+    }
 }
 
 impl Reconciler {
@@ -224,11 +305,19 @@ impl Reconciler {
                 () = sleep_until(sleep) => {}
             }
             self.on_timers(&mut outgoing).await;
+            let transitions =
+                outgoing.iter().any(|e| e.kind == "health.changed" || e.kind.starts_with("config."));
+            let alert_due = self.alerting.next_wakeup(self.engine.config()).is_some_and(|t| t <= Utc::now());
+            if transitions || alert_due {
+                outgoing.extend(self.alerting.evaluate(&self.engine, None));
+                self.dirty = true;
+            }
             self.emit(outgoing);
             self.publish(false);
         }
         // Final state: evaluate, store what that produced, write the snapshot.
         let mut outgoing = self.engine.evaluate_all(Utc::now());
+        outgoing.extend(self.alerting.evaluate(&self.engine, None));
         if !outgoing.is_empty() {
             let events = std::mem::take(&mut outgoing);
             match self.shared.writer.append_many(events).await {
@@ -255,7 +344,11 @@ impl Reconciler {
             self.probes.iter().filter(|(k, _)| !self.in_flight.contains(*k)).map(|(_, (_, _, at))| *at).min();
         let publish = self.dirty.then(|| self.published_at.map_or(now, |t| t + PUBLISH_EVERY));
         let write = self.file_dirty.then(|| self.written_at.map_or(now, |t| t + WRITE_EVERY));
-        [wake, probe, publish, write].into_iter().flatten().min()
+        let alert = self
+            .alerting
+            .next_wakeup(self.engine.config())
+            .map(|at| now + (at - now_wall).to_std().unwrap_or(Duration::ZERO));
+        [wake, probe, publish, write, alert].into_iter().flatten().min()
     }
 
     fn fold(&mut self, event: &crate::events::Event, outgoing: &mut Vec<NewEvent>) {
@@ -427,7 +520,9 @@ impl Reconciler {
         let publish_due = self.dirty && (force || self.published_at.is_none_or(|t| now >= t + PUBLISH_EVERY));
         if publish_due || force {
             let wall = Utc::now();
-            let live = self.engine.snapshot(wall);
+            let mut live = self.engine.snapshot(wall);
+            live.alerts.firing = alerts::firing(&self.alerting.book);
+            self.shared.metrics.alerts_firing.set(live.alerts.firing.len() as i64);
             self.update_metrics(&live);
             let mut value = serde_json::to_value(&live).unwrap_or_default();
             crate::redact::redact_json(&mut value);
@@ -441,7 +536,8 @@ impl Reconciler {
         }
         let write_due = self.file_dirty && (force || self.written_at.is_none_or(|t| now >= t + WRITE_EVERY));
         if write_due {
-            let live = self.engine.snapshot(Utc::now());
+            let mut live = self.engine.snapshot(Utc::now());
+            live.alerts.firing = alerts::firing(&self.alerting.book);
             if let Err(e) = write_snapshot(&self.snapshot_path, &live) {
                 warn!(error = %e, path = %self.snapshot_path.display(), "cannot write live state");
             }

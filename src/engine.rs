@@ -186,6 +186,10 @@ impl Engine {
         state.last_checked = Some(now);
         let wakeup = health::next_wakeup(&entity, state, now);
         let event = record(state, verdict, now);
+        if event.is_some() {
+            // A level change can hold back (or release) the alerts of dependents.
+            self.update_inhibition();
+        }
         if let Some(old) = self.wakeups.remove(key) {
             self.timeline.remove(&(old, key.clone()));
         }
@@ -194,6 +198,11 @@ impl Engine {
             self.timeline.insert((at, key.clone()));
         }
         event
+    }
+
+    /// Every visible entity with its state, for alert evaluation.
+    pub fn entities(&self) -> impl Iterator<Item = (&Entity, &EntityState)> {
+        self.states.iter().filter_map(|(k, s)| Some((self.config.entity(k)?.as_ref(), s)))
     }
 
     /// Marks entities whose dependencies are stale or failed: their alerts are held back.

@@ -17,10 +17,12 @@
 //! - [`health`]: pure evaluation of health rules, explanations and deadlines.
 //! - [`engine`]: the reconciler's state machine without I/O.
 //! - [`probe`]: pulled probes (http, tcp, command, file); [`credentials`] they may use.
+//! - [`alert`]: notifications and their delivery to receivers (webhook, Telegram, ...).
 //! - [`daemon`]: the long-running process; [`web`]: its HTTP surface; [`metrics`].
 //! - [`report`]: `plan` and `why`.
 //! - [`cli`]: the command line.
 
+pub mod alert;
 pub mod cli;
 pub mod condition;
 pub mod config;

@@ -7,12 +7,14 @@
 //! command cannot block on a full pipe; only the last 64 KiB of each are kept, the rest is read
 //! and dropped. A probe that is cancelled half-way (a reload, shutdown) kills the group too.
 //! The command inherits the daemon's environment except the `MC_CRED_*` credential variables.
+//! [`run_in_group`], which does all of this, is shared with the `command` alert receiver
+//! (`alert::deliver`), which also feeds the command its stdin.
 
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::time::Instant;
 
@@ -33,17 +35,52 @@ pub(super) async fn run(spec: &CommandProbe, workspace: &Path) -> Observation {
         return started.finish("command", Some("cannot start: empty command".to_string()));
     };
     let mut command = Command::new(program);
-    // Credentials are handed out one at a time, at the moment of use; a probe command gets
-    // none of them by inheritance.
+    command.args(args).current_dir(workspace);
+    match run_in_group(command, None, spec.timeout).await {
+        Ran::CannotStart(e) => started.finish("command", Some(format!("cannot start: {e}"))),
+        Ran::CannotWait(e) => started.finish("command", Some(format!("cannot wait: {e}"))),
+        Ran::TimedOut => started.finish("command", Some(timeout_error(spec.timeout))),
+        Ran::Exited { status, stdout, stderr } => {
+            let mut observation = started.finish("command", None);
+            observation.exit_code = status.code();
+            if !status.success() {
+                observation.ok = Some(false);
+                observation.error = Some(exit_error(status, &stderr, &stdout));
+            }
+            observation
+        }
+    }
+}
+
+/// How a command run by [`run_in_group`] ended.
+#[derive(Debug)]
+pub(crate) enum Ran {
+    CannotStart(std::io::Error),
+    CannotWait(std::io::Error),
+    /// Still running at the timeout; its whole process group was killed.
+    TimedOut,
+    /// It exited; the last [`KEEP_BYTES`] of each stream.
+    Exited {
+        status: ExitStatus,
+        stdout: Vec<u8>,
+        stderr: Vec<u8>,
+    },
+}
+
+/// Runs `command` in a process group of its own, without the `MC_CRED_*` variables, with
+/// `stdin` written to it and then closed (no input: stdin is closed from the start), and waits
+/// at most `timeout`. Shared by the command probe and the command alert receiver, so both
+/// kill whatever the command started, on a timeout and when the caller is cancelled.
+pub(crate) async fn run_in_group(mut command: Command, stdin: Option<Vec<u8>>, timeout: Duration) -> Ran {
+    // Credentials are handed out one at a time, at the moment of use; a command gets none of
+    // them by inheritance.
     for (name, _) in std::env::vars_os() {
         if name.to_str().is_some_and(|n| n.starts_with(crate::credentials::ENV_PREFIX)) {
             command.env_remove(name);
         }
     }
     let mut child = match command
-        .args(args)
-        .current_dir(workspace)
-        .stdin(Stdio::null())
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -51,16 +88,21 @@ pub(super) async fn run(spec: &CommandProbe, workspace: &Path) -> Observation {
         .spawn()
     {
         Ok(child) => child,
-        Err(e) => return started.finish("command", Some(format!("cannot start: {e}"))),
+        Err(e) => return Ran::CannotStart(e),
     };
     // The group id equals the child's pid (process_group(0)); taken now, because tokio
     // forgets the pid once the child has been reaped. Declared after `child`, so when a
-    // cancelled probe drops both, the group is killed before the leader is reaped.
+    // cancelled run drops both, the group is killed before the leader is reaped.
     let mut group = GroupKill(child.id());
-    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-    let mut output = std::pin::pin!(async move { tokio::join!(read_tail(stdout), read_tail(stderr)) });
+    let (input, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let mut output = std::pin::pin!(async move {
+        // Written alongside the reads: a command that answers before it has read all its
+        // input must not deadlock against us on full pipes.
+        let ((), out, err) = tokio::join!(feed(input, stdin), read_tail(stdout), read_tail(stderr));
+        (out, err)
+    });
 
-    let deadline = Instant::now() + spec.timeout;
+    let deadline = Instant::now() + timeout;
     let mut status: Option<std::io::Result<ExitStatus>> = None;
     let mut captured: Option<(Vec<u8>, Vec<u8>)> = None;
     while status.is_none() || captured.is_none() {
@@ -75,13 +117,13 @@ pub(super) async fn run(spec: &CommandProbe, workspace: &Path) -> Observation {
         Some(Ok(status)) => status,
         Some(Err(e)) => {
             group.kill();
-            return started.finish("command", Some(format!("cannot wait: {e}")));
+            return Ran::CannotWait(e);
         }
         None => {
             group.kill();
             // Reap it, so no zombie is left behind; SIGKILL cannot be ignored, so this is quick.
             let _ = child.wait().await;
-            return started.finish("command", Some(timeout_error(spec.timeout)));
+            return Ran::TimedOut;
         }
     };
     let (stdout, stderr) = match captured {
@@ -98,18 +140,20 @@ pub(super) async fn run(spec: &CommandProbe, workspace: &Path) -> Observation {
             tokio::time::timeout(DRAIN_AFTER_KILL, &mut output).await.unwrap_or_default()
         }
     };
+    Ran::Exited { status, stdout, stderr }
+}
 
-    let mut observation = started.finish("command", None);
-    observation.exit_code = status.code();
-    if !status.success() {
-        observation.ok = Some(false);
-        observation.error = Some(exit_error(status, &stderr, &stdout));
+/// Writes `data` to the command's stdin and closes it. A command that exits without reading
+/// it all breaks the pipe; that is its business, its exit status tells.
+async fn feed(input: Option<impl AsyncWrite + Unpin>, data: Option<Vec<u8>>) {
+    if let (Some(mut input), Some(data)) = (input, data) {
+        let _ = input.write_all(&data).await;
+        let _ = input.shutdown().await;
     }
-    observation
 }
 
 /// `exit status 3: <last line of stderr>`; stdout's last line when stderr has none.
-fn exit_error(status: ExitStatus, stderr: &[u8], stdout: &[u8]) -> String {
+pub(crate) fn exit_error(status: ExitStatus, stderr: &[u8], stdout: &[u8]) -> String {
     use std::os::unix::process::ExitStatusExt;
     let head = match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
@@ -184,7 +228,7 @@ fn kill_group(group: Option<u32>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn probe(argv: &[&str], timeout: Duration) -> CommandProbe {
@@ -257,7 +301,7 @@ mod tests {
     }
 
     /// The process whose pid is in `pidfile` ends within 2 s.
-    async fn assert_gone_soon(pidfile: &Path) {
+    pub(crate) async fn assert_gone_soon(pidfile: &Path) {
         let pid: libc::pid_t = std::fs::read_to_string(pidfile).unwrap().trim().parse().unwrap();
         let gone_by = std::time::Instant::now() + Duration::from_secs(2);
         // It is not our child, so init reaps it and /proc/<pid> disappears; an init that does

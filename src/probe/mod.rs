@@ -13,7 +13,7 @@
 //! - `command`: argv without a shell, in its own process group, killed whole on timeout.
 //! - `file`: the newest match of a glob, its size and modification time.
 
-mod command;
+pub(crate) mod command;
 mod file;
 mod http;
 mod tcp;
