@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 # Debian packages the tests drive for real (none may be skipped when missing).
-for pkg_bin in "git:git"; do
+# prometheus: the real-Prometheus scrape test and promtool; prometheus-alertmanager: the
+# real-Alertmanager alerting test.
+for pkg_bin in "git:git" "prometheus:promtool" "prometheus:prometheus" "prometheus-alertmanager:prometheus-alertmanager"; do
   pkg=${pkg_bin%%:*}; bin=${pkg_bin##*:}
   command -v "$bin" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
@@ -14,7 +16,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+  # Installing a package must not start it as a service on the test machine.
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
+  apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need_apt[@]}" | sort -u)
+  [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 
 cargo build --locked --all-targets
