@@ -22,7 +22,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
   fi
   apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need_apt[@]}" | sort -u)
-  [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  if [ "$made_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 cargo build --locked --all-targets
