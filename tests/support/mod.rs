@@ -8,8 +8,8 @@
 //! [`Daemon`] guard drops, and its stderr is printed when the test is failing.
 //!
 //! The pure helpers ([`parse_listening_line`], [`read_listening_line`], [`parse_events`],
-//! [`metric_value`]) and the test doubles ([`FlipServer`]) have their own tests in
-//! `tests/daemon.rs` (`mod harness`).
+//! [`metric_value`]) and the test doubles ([`FlipServer`], [`RecordingServer`]) have their own
+//! tests in `tests/daemon.rs` (`mod harness`) and `tests/alerting.rs` (`mod harness`).
 
 #![allow(dead_code)] // each test crate uses a different part of the harness
 
@@ -391,6 +391,35 @@ impl StderrTail {
     }
 }
 
+/// Everything read through its [`Capture::tee`] readers, kept whole.
+#[derive(Clone, Default)]
+pub struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    /// A reader that passes `inner` through, keeping a copy of every byte read.
+    pub fn tee<R: Read>(&self, inner: R) -> Tee<R> {
+        Tee { inner, capture: self.clone() }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+/// See [`Capture::tee`].
+pub struct Tee<R> {
+    inner: R,
+    capture: Capture,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buffer)?;
+        self.capture.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(&buffer[..n]);
+        Ok(n)
+    }
+}
+
 /// An HTTP answer, read whole.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -407,6 +436,9 @@ pub struct Daemon {
     pub base: String,
     pub client: reqwest::Client,
     stderr: StderrTail,
+    /// Everything written on stdout and stderr, unbounded, for tests that search all of it.
+    stdout_all: Capture,
+    stderr_all: Capture,
 }
 
 impl Daemon {
@@ -414,16 +446,24 @@ impl Daemon {
     /// from its first stdout line and waits for `/readyz`. Panics (failing the test) when any
     /// step does not happen in time.
     pub async fn start(workspace: &Workspace) -> Daemon {
+        Daemon::start_with_env(workspace, &[]).await
+    }
+
+    /// [`Daemon::start`] with extra environment variables for the daemon process (credentials
+    /// as `MC_CRED_<NAME>`, `RUST_LOG`).
+    pub async fn start_with_env(workspace: &Workspace, env: &[(&str, &str)]) -> Daemon {
         let mut command = workspace.cli();
         command
             .args(["run", "--listen", "127.0.0.1:0"])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot spawn {}: {e}", binary()));
         let stderr = StderrTail::default();
-        stderr.drain(child.stderr.take().expect("piped stderr"));
-        let stdout = child.stdout.take().expect("piped stdout");
+        let (stdout_all, stderr_all) = (Capture::default(), Capture::default());
+        stderr.drain(stderr_all.tee(child.stderr.take().expect("piped stderr")));
+        let stdout = stdout_all.tee(child.stdout.take().expect("piped stdout"));
         let addr = tokio::task::spawn_blocking(move || read_listening_line(stdout, START_TIMEOUT))
             .await
             .expect("listening-line reader");
@@ -434,6 +474,8 @@ impl Daemon {
             base: String::new(),
             client: http_client(),
             stderr,
+            stdout_all,
+            stderr_all,
         };
         match addr {
             Ok(addr) => {
@@ -462,6 +504,16 @@ impl Daemon {
     /// What the daemon wrote on stderr so far (the last 64 KiB).
     pub fn stderr(&self) -> String {
         self.stderr.text()
+    }
+
+    /// Everything the daemon wrote on stdout so far, the `listening on` line included.
+    pub fn stdout_all(&self) -> String {
+        self.stdout_all.text()
+    }
+
+    /// Everything the daemon wrote on stderr so far (unlike [`Daemon::stderr`], not cut).
+    pub fn stderr_all(&self) -> String {
+        self.stderr_all.text()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -699,6 +751,200 @@ fn serve_one(stream: std::net::TcpStream, status: &AtomicU16, hits: &AtomicUsize
         let response = format!(
             "HTTP/1.1 {code} Flip\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{text}",
             text.len()
+        );
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A receiver that records what it is sent
+
+/// One request a [`RecordingServer`] received, and what it answered.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    /// The request target as sent (path and query).
+    pub path: String,
+    /// Header names in lower case, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// When the whole request had been read, on the wall clock (comparable with the daemon's
+    /// timestamps) and on the monotonic one (for gaps between requests).
+    pub at: DateTime<Utc>,
+    pub instant: Instant,
+    /// The status it was answered with.
+    pub answered: u16,
+}
+
+impl Recorded {
+    /// The first header of that name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON; panics when it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("{} {} body is not JSON: {e}\n{}", self.method, self.path, self.body))
+    }
+}
+
+/// An answer a [`RecordingServer`] gives: status and body (sent as JSON when it parses as JSON).
+#[derive(Debug, Clone)]
+struct Answer {
+    status: u16,
+    body: String,
+}
+
+#[derive(Default)]
+struct Recording {
+    requests: Vec<Recorded>,
+    /// One-shot answers, used in order before the standing one.
+    queued: std::collections::VecDeque<Answer>,
+}
+
+/// A tiny HTTP server standing in for a receiver (webhook, Telegram Bot API): it records
+/// every request whole and answers with a standing status and body, or with answers queued
+/// for the next requests. Like [`FlipServer`] it runs on plain threads.
+pub struct RecordingServer {
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub base: String,
+    recording: Arc<Mutex<Recording>>,
+    standing: Arc<Mutex<Answer>>,
+}
+
+impl RecordingServer {
+    /// Starts answering every request with `status` and `body`.
+    pub fn start(status: u16, body: &str) -> RecordingServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the recording server");
+        let addr = listener.local_addr().expect("recording server address");
+        let recording = Arc::new(Mutex::new(Recording::default()));
+        let standing = Arc::new(Mutex::new(Answer { status, body: body.to_owned() }));
+        let (recording_for_thread, standing_for_thread) = (recording.clone(), standing.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let recording = recording_for_thread.clone();
+                let standing = standing_for_thread.clone();
+                std::thread::spawn(move || serve_recording(stream, &recording, &standing));
+            }
+        });
+        RecordingServer { base: format!("http://{addr}"), recording, standing }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Changes the standing answer.
+    pub fn answer(&self, status: u16, body: &str) {
+        *self.standing.lock().unwrap_or_else(|e| e.into_inner()) = Answer { status, body: body.to_owned() };
+    }
+
+    /// Queues a one-shot answer for the next request not yet answered.
+    pub fn answer_once(&self, status: u16, body: &str) {
+        let mut recording = self.recording.lock().unwrap_or_else(|e| e.into_inner());
+        recording.queued.push_back(Answer { status, body: body.to_owned() });
+    }
+
+    /// Every request so far, oldest first.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.recording.lock().unwrap_or_else(|e| e.into_inner()).requests.clone()
+    }
+}
+
+/// One HTTP/1.1 request as read off the wire.
+struct RawRequest {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// Reads one HTTP/1.1 request (content-length or chunked body); `None` when the connection
+/// ends first.
+fn read_request(reader: &mut impl BufRead) -> Option<RawRequest> {
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let path = parts.next()?.to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).ok()? == 0 {
+            return None;
+        }
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let mut body = Vec::new();
+    if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size).ok()?;
+            let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+            let mut chunk = vec![0u8; size + 2]; // the chunk and its CRLF
+            reader.read_exact(&mut chunk).ok()?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else {
+        let length = find("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        body.resize(length, 0);
+        reader.read_exact(&mut body).ok()?;
+    }
+    Some(RawRequest { method, path, headers, body })
+}
+
+/// Records and answers every request on one connection until the client closes it.
+fn serve_recording(stream: std::net::TcpStream, recording: &Mutex<Recording>, standing: &Mutex<Answer>) {
+    use std::io::Write;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let Ok(mut writer) = stream.try_clone() else { return };
+    let mut reader = BufReader::new(stream);
+    while let Some(RawRequest { method, path, headers, body }) = read_request(&mut reader) {
+        let (at, instant) = (Utc::now(), Instant::now());
+        let answer = {
+            let mut recording = recording.lock().unwrap_or_else(|e| e.into_inner());
+            let answer = recording
+                .queued
+                .pop_front()
+                .unwrap_or_else(|| standing.lock().unwrap_or_else(|e| e.into_inner()).clone());
+            let body = String::from_utf8_lossy(&body).into_owned();
+            recording.requests.push(Recorded {
+                method,
+                path,
+                headers,
+                body,
+                at,
+                instant,
+                answered: answer.status,
+            });
+            answer
+        };
+        let content_type = if serde_json::from_str::<Value>(&answer.body).is_ok() {
+            "application/json"
+        } else {
+            "text/plain"
+        };
+        let response = format!(
+            "HTTP/1.1 {} Recorded\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n{}",
+            answer.status,
+            answer.body.len(),
+            answer.body
         );
         if writer.write_all(response.as_bytes()).is_err() {
             return;
