@@ -187,7 +187,8 @@ pub fn spawn(
                     // The receiver was removed from the configuration: nobody to tell.
                     entries.remove(0);
                     outbox.remove(&head.notification.notification_id);
-                    record_failure(&writer, &metrics, &head, "the receiver is no longer configured").await;
+                    record_outcome(&writer, &metrics, &head, Some("the receiver is no longer configured"))
+                        .await;
                     continue;
                 };
                 busy.insert(receiver_id.clone());
@@ -259,7 +260,7 @@ async fn settle(
     let error = match result {
         Ok(()) => {
             outbox.remove(&entry.notification.notification_id);
-            record_delivery(writer, metrics, &entry).await;
+            record_outcome(writer, metrics, &entry, None).await;
             return None;
         }
         Err(error) => error,
@@ -272,7 +273,7 @@ async fn settle(
     entry.next_attempt_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
     if permanent || entry.next_attempt_at > entry.give_up_at {
         outbox.remove(&entry.notification.notification_id);
-        record_failure(writer, metrics, &entry, &error).await;
+        record_outcome(writer, metrics, &entry, Some(&error)).await;
         return None;
     }
     let receiver_id = &entry.notification.receiver;
@@ -324,50 +325,47 @@ pub async fn deliver_once(
     }
 }
 
-async fn record_delivery(writer: &EventWriter, metrics: &Metrics, entry: &Entry) {
+/// Counts and records the end of a notification: delivered (`error` None) or given up.
+async fn record_outcome(writer: &EventWriter, metrics: &Metrics, entry: &Entry, error: Option<&str>) {
     let n = &entry.notification;
-    metrics.notifications_total.with_label_values(&[&n.receiver, "delivered"]).inc();
-    info!(receiver = %n.receiver, alert = %n.alert.id, status = ?n.status, "notification delivered");
-    let event = NewEvent::new(
-        "alert.delivered",
-        super::manager::SOURCE,
-        &n.alert.entity_type,
-        &n.alert.entity_id,
-        status_name(n.status),
-        format!("{} {} delivered to {}", n.alert.id, status_name(n.status), n.receiver),
-    )
-    .with_data(serde_json::json!({
+    let status = status_name(n.status);
+    let (kind, outcome, attempts, message) = match error {
+        None => {
+            info!(receiver = %n.receiver, alert = %n.alert.id, status, "notification delivered");
+            (
+                "alert.delivered",
+                "delivered",
+                entry.attempts + 1,
+                format!("{} {status} delivered to {}", n.alert.id, n.receiver),
+            )
+        }
+        Some(error) => {
+            warn!(receiver = %n.receiver, alert = %n.alert.id, error = %error, "notification given up");
+            let message = format!("{} {status} not delivered to {}: {error}", n.alert.id, n.receiver);
+            ("alert.delivery_failed", "failed", entry.attempts, message)
+        }
+    };
+    metrics.notifications_total.with_label_values(&[&n.receiver, outcome]).inc();
+    let mut data = serde_json::json!({
         "alert_id": n.alert.id,
         "notification_id": n.notification_id,
         "receiver": n.receiver,
-        "attempts": entry.attempts + 1,
-    }));
-    if let Err(e) = writer.append(event).await {
-        warn!(error = %e, "cannot record a delivery");
+        "attempts": attempts,
+    });
+    if let Some(error) = error {
+        data["error"] = error.into();
     }
-}
-
-async fn record_failure(writer: &EventWriter, metrics: &Metrics, entry: &Entry, error: &str) {
-    let n = &entry.notification;
-    metrics.notifications_total.with_label_values(&[&n.receiver, "failed"]).inc();
-    warn!(receiver = %n.receiver, alert = %n.alert.id, error = %error, "notification given up");
     let event = NewEvent::new(
-        "alert.delivery_failed",
+        kind,
         super::manager::SOURCE,
         &n.alert.entity_type,
         &n.alert.entity_id,
-        status_name(n.status),
-        format!("{} {} not delivered to {}: {error}", n.alert.id, status_name(n.status), n.receiver),
+        status,
+        message,
     )
-    .with_data(serde_json::json!({
-        "alert_id": n.alert.id,
-        "notification_id": n.notification_id,
-        "receiver": n.receiver,
-        "attempts": entry.attempts,
-        "error": error,
-    }));
+    .with_data(data);
     if let Err(e) = writer.append(event).await {
-        warn!(error = %e, "cannot record a failed delivery");
+        warn!(error = %e, "cannot record the end of a notification");
     }
 }
 
