@@ -304,6 +304,7 @@ impl Reconciler {
                 },
                 () = sleep_until(sleep) => {}
             }
+            let pass = Instant::now();
             self.on_timers(&mut outgoing).await;
             let transitions =
                 outgoing.iter().any(|e| e.kind == "health.changed" || e.kind.starts_with("config."));
@@ -314,6 +315,7 @@ impl Reconciler {
             }
             self.emit(outgoing);
             self.publish(false);
+            self.shared.metrics.reconcile_duration.observe(pass.elapsed().as_secs_f64());
         }
         // Final state: evaluate, store what that produced, write the snapshot.
         let mut outgoing = self.engine.evaluate_all(Utc::now());

@@ -4,12 +4,19 @@
 //! or from small fixed sets (levels, outcomes), never from request input, so the number of
 //! series is bounded by the configuration. Series of entities that leave the configuration are
 //! removed on reload.
+//!
+//! Every metric is in the output from the start: a labelled metric with no series yet shows
+//! its `# HELP` and `# TYPE` lines (the prometheus crate would leave it out), so a scrape
+//! always lists the whole set of SPEC section 11, and label sets known in advance (ping
+//! kinds) start at 0 so `rate()` and `increase()` see the first increment.
 
 use std::collections::HashSet;
 
+use prometheus::core::Collector;
+use prometheus::proto::MetricType;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 use crate::config::Level;
@@ -28,6 +35,7 @@ pub fn level_name(level: Level) -> &'static str {
 
 /// Every metric the process exports.
 pub struct Metrics {
+    /// Checks at start that no two metrics share a name; [`Metrics::collectors`] renders.
     registry: Registry,
     pub entity_health: IntGaugeVec,
     pub entity_last_signal: GaugeVec,
@@ -38,7 +46,7 @@ pub struct Metrics {
     pub events_total: IntCounterVec,
     pub alerts_firing: IntGauge,
     pub notifications_total: IntCounterVec,
-    pub reconcile_duration: HistogramVec,
+    pub reconcile_duration: Histogram,
     pub config_last_reload_successful: IntGauge,
     pub config_last_reload_success_timestamp: Gauge,
     pub tokens_total: IntCounterVec,
@@ -91,7 +99,10 @@ impl Metrics {
             )
             .expect("metric"),
             events_total: IntCounterVec::new(
-                Opts::new(name("events_total"), "Events appended to the log by this process, by type"),
+                Opts::new(
+                    name("events_total"),
+                    "Events recorded in the log (by any writer) and seen by the daemon, by type",
+                ),
                 &["type"],
             )
             .expect("metric"),
@@ -101,10 +112,12 @@ impl Metrics {
                 &["receiver", "outcome"],
             )
             .expect("metric"),
-            reconcile_duration: HistogramVec::new(
-                HistogramOpts::new(name("reconcile_duration_seconds"), "Duration of a full reconcile pass")
-                    .buckets(vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0]),
-                &[],
+            reconcile_duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    name("reconcile_duration_seconds"),
+                    "Duration of the reconciler's work after a wakeup: evaluation, events, publication",
+                )
+                .buckets(vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0]),
             )
             .expect("metric"),
             config_last_reload_successful: IntGauge::new(
@@ -141,7 +154,20 @@ impl Metrics {
             .expect("metric"),
             registry,
         };
-        for c in [
+        for c in m.collectors() {
+            m.registry.register(c).expect("metric registered once");
+        }
+        for kind in ["success", "start", "fail", "exit", "log"] {
+            m.heartbeats_total.with_label_values(&[kind]);
+        }
+        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        m
+    }
+
+    /// Every metric, in the order of SPEC section 11.
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        let m = self;
+        vec![
             Box::new(m.entity_health.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(m.entity_last_signal.clone()),
             Box::new(m.overall_health.clone()),
@@ -159,11 +185,7 @@ impl Metrics {
             Box::new(m.inbox_items.clone()),
             Box::new(m.tasks.clone()),
             Box::new(m.build_info.clone()),
-        ] {
-            m.registry.register(c).expect("metric registered once");
-        }
-        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-        m
+        ]
     }
 
     /// Sets the state set of one entity's health.
@@ -191,12 +213,28 @@ impl Metrics {
         }
     }
 
-    /// The text exposition format 0.0.4.
+    /// The text exposition format 0.0.4, metrics sorted by name.
     pub fn render(&self) -> String {
-        let mut buffer = Vec::new();
+        let mut families: Vec<_> = self.collectors().iter().flat_map(|c| c.collect()).collect();
+        families.sort_by(|a, b| a.name().cmp(b.name()));
         let encoder = TextEncoder::new();
-        if encoder.encode(&self.registry.gather(), &mut buffer).is_err() {
-            return String::new();
+        let mut buffer = Vec::new();
+        for family in &families {
+            if family.get_metric().is_empty() {
+                let kind = match family.get_field_type() {
+                    MetricType::COUNTER => "counter",
+                    MetricType::GAUGE => "gauge",
+                    MetricType::HISTOGRAM => "histogram",
+                    MetricType::SUMMARY => "summary",
+                    MetricType::UNTYPED => "untyped",
+                };
+                let help = family.help().replace('\\', "\\\\").replace('\n', "\\n");
+                buffer.extend(
+                    format!("# HELP {} {help}\n# TYPE {} {kind}\n", family.name(), family.name()).bytes(),
+                );
+            } else if let Err(e) = encoder.encode(std::slice::from_ref(family), &mut buffer) {
+                tracing::warn!(metric = family.name(), error = %e, "cannot encode a metric");
+            }
         }
         String::from_utf8(buffer).unwrap_or_default()
     }
@@ -226,5 +264,34 @@ mod tests {
         let previous: HashSet<_> = [("routine".to_string(), "a".to_string())].into();
         m.retain_entities(&HashSet::new(), &previous);
         assert!(!m.render().contains(r#"entity_id="a""#));
+    }
+
+    #[test]
+    fn every_spec_metric_is_rendered_before_it_has_series() {
+        let text = Metrics::new().render();
+        for (metric, kind) in [
+            ("entity_health", "gauge"),
+            ("entity_last_signal_timestamp_seconds", "gauge"),
+            ("overall_health", "gauge"),
+            ("probe_duration_seconds", "histogram"),
+            ("probes_total", "counter"),
+            ("heartbeats_total", "counter"),
+            ("events_total", "counter"),
+            ("alerts_firing", "gauge"),
+            ("notifications_total", "counter"),
+            ("reconcile_duration_seconds", "histogram"),
+            ("config_last_reload_successful", "gauge"),
+            ("config_last_reload_success_timestamp_seconds", "gauge"),
+            ("tokens_total", "counter"),
+            ("estimated_cost_total", "counter"),
+            ("inbox_items", "gauge"),
+            ("tasks", "gauge"),
+            ("build_info", "gauge"),
+        ] {
+            let name = format!("mission_control_{metric}");
+            assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name} missing:\n{text}");
+            assert_eq!(text.matches(&format!("# HELP {name} ")).count(), 1, "{name}");
+        }
+        assert!(text.contains("mission_control_heartbeats_total{kind=\"fail\"} 0"));
     }
 }
