@@ -68,7 +68,7 @@ pub enum Command {
         /// Only events of this type (repeatable), e.g. health.changed.
         #[arg(long = "type", value_name = "TYPE")]
         types: Vec<String>,
-        /// Only events of this entity, as kind/id.
+        /// Only events of this entity, as kind/id (routine/daily-status, workspace/config).
         #[arg(long)]
         entity: Option<String>,
         /// At most this many: the newest ones, or with --since the first ones after it.
@@ -293,6 +293,20 @@ pub fn parse_since(
         })
 }
 
+/// Parses an event's entity as `kind/id` (`routine/daily-status`, `workspace/config`): a
+/// lower-case kind and an id of the usual pattern. Any kind is accepted, since events also
+/// name things that are not desired entities.
+pub fn parse_entity(text: &str) -> Result<(String, String), String> {
+    let bad = || format!("expected kind/id such as routine/daily-status, not {text:?}");
+    let (kind, id) = text.split_once('/').ok_or_else(bad)?;
+    let kind_ok =
+        !kind.is_empty() && kind.len() <= 32 && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    if !kind_ok || !config::valid_id(id) {
+        return Err(bad());
+    }
+    Ok((kind.to_string(), id.to_string()))
+}
+
 fn events(
     workspace: &std::path::Path,
     since: Option<&str>,
@@ -305,32 +319,29 @@ fn events(
     use crate::events::{Event, EventFilter, read_events};
     check_workspace(workspace)?;
     let since = since.map(|s| parse_since(s, chrono::Utc::now())).transpose().map_err(anyhow::Error::msg)?;
-    let entity = match entity {
-        Some(text) => {
-            let key = config::EntityKey::parse(text).ok_or_else(|| {
-                anyhow::anyhow!("--entity takes kind/id such as routine/daily-status, not {text:?}")
-            })?;
-            Some((key.kind.lower().to_string(), key.id))
-        }
-        None => None,
-    };
+    let entity = entity.map(parse_entity).transpose().map_err(|e| anyhow::anyhow!("--entity: {e}"))?;
     let state_dir = workspace.join("state");
+    // Protected entities that are not activated never appear, whatever the log holds.
+    let config = config::load(workspace, chrono::Utc::now()).ok();
+    let tz = config.as_ref().map_or(chrono_tz::UTC, |c| c.settings.timezone);
+    let visible = |event: &Event| {
+        let Some(config) = &config else { return true };
+        let key = config::Kind::from_lower(&event.entity_type)
+            .filter(|k| k.is_entity())
+            .map(|k| config::EntityKey::new(k, event.entity_id.clone()));
+        !key.and_then(|k| config.entity(&k)).is_some_and(|e| e.inert)
+    };
+    let filter = EventFilter { since, kinds: types, entity, ..EventFilter::default() };
     // With --since, the first `limit` after it; without, the newest `limit` (like tail).
-    let filter =
-        EventFilter { since, kinds: types, entity, limit: since.and(limit), ..EventFilter::default() };
-    let mut found = read_events(&state_dir, &filter)?;
-    if since.is_none()
-        && let Some(n) = limit
-    {
-        let skip = found.len().saturating_sub(n);
-        found.drain(..skip);
-    }
-    let tz =
-        config::load(workspace, chrono::Utc::now()).map(|c| c.settings.timezone).unwrap_or(chrono_tz::UTC);
-    let print = |event: &Event| -> anyhow::Result<()> {
+    let found = match (since, limit) {
+        (Some(_), Some(n)) => crate::web::api::head_events(&state_dir, &filter, n, visible)?,
+        (None, Some(n)) => crate::web::api::tail_events(&state_dir, &filter, n, u64::MAX, visible)?,
+        (_, None) => read_events(&state_dir, &filter)?.into_iter().filter(|e| visible(e)).collect(),
+    };
+    let print = |event: &Event| -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
         let line = if json {
-            serde_json::to_string(event)?
+            serde_json::to_string(event).map_err(std::io::Error::other)?
         } else {
             format!(
                 "{:>6}  {}  {:<20} {:<32} {:<9} {}",
@@ -342,25 +353,34 @@ fn events(
                 event.message
             )
         };
-        writeln!(out, "{}", crate::redact::redact(&line))?;
-        Ok(())
+        writeln!(out, "{}", crate::redact::redact(&line))
     };
-    let mut last = filter.since_seq.unwrap_or(0);
+    // A reader that goes away (`| head`) ends the command quietly, as with other tools.
+    let quiet = |result: std::io::Result<()>| match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        other => other.map(|()| true),
+    };
+    let mut last = 0;
     for event in &found {
-        print(event)?;
+        if !quiet(print(event))? {
+            return Ok(Outcome::Ok);
+        }
         last = event.seq;
     }
     if follow {
-        let mut filter = EventFilter { limit: None, ..filter };
+        // Follow after the last event shown, or from the end of the log when none was.
         if last == 0 {
             last = crate::events::EventLog::open(&state_dir, crate::events::LogOptions::default())?
                 .last_seq()?;
         }
+        let mut filter = filter;
         loop {
             filter.since_seq = Some(last);
             for event in read_events(&state_dir, &filter)? {
-                print(&event)?;
                 last = event.seq;
+                if visible(&event) && !quiet(print(&event))? {
+                    return Ok(Outcome::Ok);
+                }
             }
             std::thread::sleep(std::time::Duration::from_millis(250));
         }

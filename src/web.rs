@@ -1,22 +1,36 @@
 //! The HTTP surface (SPEC section 10): health and readiness, Healthchecks-style pings, the
-//! live state, and Prometheus metrics.
+//! live state, the read API, the write API, and Prometheus metrics.
 //!
 //! Handlers only read what the reconciler publishes and append to the event log; they never
 //! touch the engine. Every input is bounded: bodies by size, requests by time, ping exit
-//! statuses by range, ids by their pattern.
+//! statuses by range, ids by their pattern. Every error is JSON `{"error", "detail"}`, even
+//! the ones axum produces itself (a layer rewrites them).
+//!
+//! # Layout
+//!
+//! - this file: the router, its state, health, metrics, live state and pings.
+//! - `api`: one entity with its recent events, and the event log with its filters.
+//! - `sse`: the event log as a live server-sent event stream that resumes where it left off.
+//! - `write`: who may use the write API ([`write::Authorized`]), how a write's JSON body is
+//!   read ([`write::WriteJson`]), and the write routes (`POST /api/v1/reload`).
 
+pub mod api;
+mod sse;
+pub mod write;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::extract::{FromRef, Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde::Deserialize;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::config::valid_id;
 use crate::daemon::{Input, Shared};
@@ -27,36 +41,135 @@ use crate::observe::{Ping, PingKind};
 /// Slow clients are cut off after this.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves until `stop` is notified, then finishes the requests under way.
+/// What every handler may reach: the daemon's shared state, where it listens, and whether the
+/// server is closing. Handlers that need only [`Shared`] take `State<Arc<Shared>>`.
+#[derive(Clone)]
+pub struct AppState {
+    pub shared: Arc<Shared>,
+    /// The address the server listens on: without `api.write_token`, the write API is served
+    /// only when this is a loopback address.
+    pub local_addr: SocketAddr,
+    /// Turns true when the server shuts down, so endless responses (event streams) end and the
+    /// graceful shutdown does not wait for them forever.
+    closing: Arc<watch::Sender<bool>>,
+}
+
+impl AppState {
+    pub fn new(shared: Arc<Shared>, local_addr: SocketAddr) -> AppState {
+        AppState { shared, local_addr, closing: Arc::new(watch::channel(false).0) }
+    }
+}
+
+impl FromRef<AppState> for Arc<Shared> {
+    fn from_ref(state: &AppState) -> Arc<Shared> {
+        state.shared.clone()
+    }
+}
+
+/// Serves until `stop` is notified, then ends the event streams and finishes the requests
+/// under way.
 pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, stop: Arc<Notify>) {
-    let app = router(shared);
-    let shutdown = async move { stop.notified().await };
+    let local_addr = match listener.local_addr() {
+        Ok(address) => address,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the listening address; not serving http");
+            return;
+        }
+    };
+    let state = AppState::new(shared, local_addr);
+    let closing = state.closing.clone();
+    let app = app(state);
+    let shutdown = async move {
+        stop.notified().await;
+        closing.send_replace(true);
+    };
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         tracing::error!(error = %e, "http server stopped");
     }
 }
 
-pub fn router(shared: Arc<Shared>) -> Router {
-    let max_body = shared.config().settings.max_body_bytes;
+/// The whole HTTP surface of a daemon listening on `local_addr`.
+pub fn router(shared: Arc<Shared>, local_addr: SocketAddr) -> Router {
+    app(AppState::new(shared, local_addr))
+}
+
+fn app(state: AppState) -> Router {
+    let max_body = state.shared.config().settings.max_body_bytes;
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1/state", get(live_state))
         .route("/ping/{*rest}", any(ping))
+        .merge(api::routes())
+        .merge(write::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        .with_state(shared)
+        .layer(axum::middleware::map_response(json_errors))
+        .with_state(state)
 }
 
 /// Errors are JSON `{"error", "detail"}` with a fitting status.
 pub fn error(status: StatusCode, code: &str, detail: impl Into<String>) -> Response {
     let body = serde_json::json!({ "error": code, "detail": crate::redact::redact(&detail.into()) });
     (status, axum::Json(body)).into_response()
+}
+
+/// An error answer, `{"error", "detail"}` with its status: what handlers and extractors
+/// return when they refuse a request (small enough to pass around in a `Result`).
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// A stable snake_case code for programs (`not_found`, `bad_parameter`).
+    pub code: &'static str,
+    /// A sentence for people.
+    pub detail: String,
+    /// The `WWW-Authenticate` challenge of a 401.
+    pub challenge: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError { status, code, detail: detail.into(), challenge: None }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = error(self.status, self.code, self.detail);
+        if let Some(challenge) = self.challenge {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        response
+    }
+}
+
+/// Rewrites the errors axum and tower produce themselves (405 from a method router, 408 from
+/// the timeout, rejections of extractors, which are plain text or empty) into the JSON shape,
+/// keeping their status and headers (`Allow`, `WWW-Authenticate`).
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|t| t.to_str().is_ok_and(|t| t.starts_with("text/plain")));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let reason = status.canonical_reason().unwrap_or("error");
+    let code = reason.to_ascii_lowercase().replace([' ', '-'], "_");
+    let detail = if text.is_empty() { reason.to_string() } else { text };
+    let rewritten = error(status, &code, detail);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, rewritten.into_body())
 }
 
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
@@ -93,10 +206,16 @@ struct PingQuery {
 /// effect without rebuilding the router.
 async fn ping(
     State(shared): State<Arc<Shared>>,
-    UrlPath(rest): UrlPath<String>,
-    Query(query): Query<PingQuery>,
+    rest: Result<UrlPath<String>, axum::extract::rejection::PathRejection>,
+    query: Result<Query<PingQuery>, axum::extract::rejection::QueryRejection>,
     request: Request,
 ) -> Response {
+    let Ok(UrlPath(rest)) = rest else {
+        return error(StatusCode::NOT_FOUND, "not_found", "no routine or integration with that id");
+    };
+    let Ok(Query(query)) = query else {
+        return error(StatusCode::BAD_REQUEST, "bad_parameter", "rid: at most one rid, as text");
+    };
     if !matches!(*request.method(), Method::GET | Method::POST | Method::HEAD | Method::PUT) {
         return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "pings take GET, POST or HEAD");
     }

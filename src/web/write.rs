@@ -1,0 +1,230 @@
+//! The write API (SPEC section 10): who may write, how a write's body is read, and the write
+//! routes themselves.
+//!
+//! A write route takes [`WriteJson<T>`] (an authorized request with a JSON body of type `T`)
+//! or, without a body, [`Authorized`]; either rejects the request with the fitting JSON error
+//! before the handler runs, so a handler only does its work:
+//!
+//! ```ignore
+//! async fn add(State(app): State<AppState>, WriteJson(item): WriteJson<NewItem>) -> Response { .. }
+//! ```
+//!
+//! Authorization: with `api.write_token` set (a credential reference, resolved at every
+//! request so a rotated token needs no reload), a request must carry
+//! `Authorization: Bearer <token>`, compared in constant time; a missing or wrong token is a
+//! 401 with `WWW-Authenticate: Bearer`. Without a token the write API is served only when the
+//! daemon listens on a loopback address, where only local processes reach it; elsewhere every
+//! write is a 403 saying how to configure one.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::{ApiError, AppState, constant_time_eq};
+use crate::credentials::Credentials;
+use crate::daemon::Input;
+
+/// Bodies of write requests are at most this long (SPEC section 10), whatever
+/// `limits.max_body_bytes` says, unless that is smaller.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/reload", post(reload))
+}
+
+/// Whether `address` only accepts connections from this machine.
+pub fn is_loopback(address: &SocketAddr) -> bool {
+    address.ip().to_canonical().is_loopback()
+}
+
+/// Decides whether a request may use the write API; the error response when it may not.
+pub fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let config = app.shared.config();
+    let Some(reference) = &config.settings.write_token else {
+        if is_loopback(&app.local_addr) {
+            return Ok(());
+        }
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "write_api_disabled",
+            format!(
+                "the write API is served without a token only on a loopback address, and this daemon listens on {}; \
+                 set api.write_token in mission-control.yaml to a credential reference",
+                app.local_addr
+            ),
+        ));
+    };
+    let expected =
+        Credentials::new(&config.settings, &app.shared.workspace).resolve(reference).map_err(|e| {
+            tracing::warn!(error = %e, "the write token cannot be resolved; refusing writes");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "write_token_unavailable", e.to_string())
+        })?;
+    let expected = expected.expose_secret();
+    if expected.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "write_token_unavailable",
+            format!("credential {reference} is empty; refusing writes"),
+        ));
+    }
+    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        let (scheme, token) = v.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    });
+    match given {
+        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
+        Some(_) => Err(unauthorized("invalid_token", "the bearer token is wrong")),
+        None => Err(unauthorized("unauthorized", "the write API needs Authorization: Bearer <token>")),
+    }
+}
+
+fn unauthorized(code: &'static str, detail: &str) -> ApiError {
+    let challenge = if code == "invalid_token" {
+        r#"Bearer realm="mission-control", error="invalid_token""#
+    } else {
+        r#"Bearer realm="mission-control""#
+    };
+    ApiError { challenge: Some(challenge), ..ApiError::new(StatusCode::UNAUTHORIZED, code, detail) }
+}
+
+/// Proof that a request may use the write API; the extractor of write routes without a body.
+#[derive(Debug, Clone, Copy)]
+pub struct Authorized;
+
+impl FromRequestParts<AppState> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Authorized, ApiError> {
+        authorize(app, &parts.headers).map(|()| Authorized)
+    }
+}
+
+/// An authorized write request with a JSON body of type `T`: the extractor of write routes.
+///
+/// Checks, in order: authorization (401/403/503), the body's size (413), its content type
+/// when it is not empty (`application/json`, else 415), and that it is a JSON object that
+/// parses as `T` (400 `bad_json` for malformed JSON, `invalid_body` for JSON of the wrong
+/// shape). An empty
+/// body reads as `{}`, so a route whose fields are all optional needs no body.
+#[derive(Debug, Clone)]
+pub struct WriteJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for WriteJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, app: &AppState) -> Result<WriteJson<T>, ApiError> {
+        authorize(app, request.headers())?;
+        let limit = app.shared.config().settings.max_body_bytes.min(MAX_JSON_BODY);
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request bodies are at most {limit} bytes"),
+            )
+        };
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let json_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .is_some_and(|v| {
+                v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+            });
+        // Any failure to read within the limit: the client is gone when it is not the size.
+        let body = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| too_large())?;
+        let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else if json_type {
+            &body
+        } else {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        };
+        // Every write takes an object; serde would also read an array into a struct.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "the body must be a JSON object",
+            ));
+        }
+        serde_json::from_slice(body).map(WriteJson).map_err(|e| {
+            if e.is_data() {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    format!("the body does not fit this route: {e}"),
+                )
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("the body is not valid JSON: {e}"))
+            }
+        })
+    }
+}
+
+/// The body of `POST /api/v1/reload`: nothing (or `{}`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReloadRequest {}
+
+/// `POST /api/v1/reload`: asks the reconciler to reload the configuration, as SIGHUP does.
+/// The answer comes before the reload: its outcome is a `config.loaded` or `config.rejected`
+/// event and `mission_control_config_last_reload_successful`.
+async fn reload(
+    State(app): State<AppState>,
+    WriteJson(ReloadRequest {}): WriteJson<ReloadRequest>,
+) -> Result<Response, ApiError> {
+    if app.shared.inputs.send(Input::Reload("api")).await.is_err() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the daemon is stopping",
+        ));
+    }
+    let body = serde_json::json!({
+        "status": "accepted",
+        "detail": "reload requested; its outcome is a config.loaded or config.rejected event",
+    });
+    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_addresses() {
+        for (address, loopback) in [
+            ("127.0.0.1:9797", true),
+            ("127.1.2.3:1", true),
+            ("[::1]:9797", true),
+            ("[::ffff:127.0.0.1]:9797", true),
+            ("0.0.0.0:9797", false),
+            ("[::]:9797", false),
+            ("192.168.1.5:9797", false),
+        ] {
+            let address: SocketAddr = address.parse().expect("address");
+            assert_eq!(is_loopback(&address), loopback, "{address}");
+        }
+    }
+}
