@@ -1,0 +1,609 @@
+//! The HTTP API against the real daemon on an ephemeral port: entities, events and their
+//! stream, the write API's authorization and body handling, metrics, and bad input of every
+//! kind answered with a JSON error instead of a panic. Also the `events` command, which reads
+//! the log with the same filters.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Daemon, SseReader, eventually, mc, raw, write};
+use serde_json::Value;
+
+/// Two routines (one to ping, one left silent, due every second) and a protected integration
+/// that is not activated, with an event of it planted in the log before the daemon starts.
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(
+        root,
+        "desired/things.yaml",
+        concat!(
+            "kind: Routine\nid: pinged\nevery: 1h\n",
+            "---\nkind: Routine\nid: silent\nevery: 1s\ngrace: 1s\n",
+            "---\nkind: Integration\nid: vault\nboundary: protected\n",
+        ),
+    );
+    write(
+        root,
+        "state/events.jsonl",
+        concat!(
+            r#"{"seq":1,"timestamp":"2026-01-01T00:00:00.000Z","type":"probe.failed","source":"test","#,
+            r#""entity_type":"integration","entity_id":"vault","status":"failed","message":"must stay hidden"}"#,
+            "\n"
+        ),
+    );
+    dir
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client")
+}
+
+async fn get(daemon: &Daemon, path: &str) -> (u16, Value) {
+    let response = client().get(daemon.url(path)).send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON ({status}): {text}"));
+    (status, value)
+}
+
+async fn ping(daemon: &Daemon, path: &str) {
+    let response = client().get(daemon.url(path)).send().await.expect("ping");
+    assert_eq!(response.status(), 200, "{path}");
+}
+
+/// Asserts a JSON error `{error, detail}` with this status, and returns the detail.
+fn assert_error(what: &str, (status, body): &(u16, Value), expected: u16) -> String {
+    assert_eq!(*status, expected, "{what}: {body}");
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {body}");
+    body["detail"].as_str().unwrap_or_else(|| panic!("{what}: no detail in {body}")).to_string()
+}
+
+fn seqs(events: &Value) -> Vec<u64> {
+    events.as_array().expect("array").iter().map(|e| e["seq"].as_u64().expect("seq")).collect()
+}
+
+/// The heartbeat seqs of routine/pinged in the log, oldest first.
+async fn heartbeats(daemon: &Daemon) -> Vec<u64> {
+    let (status, body) =
+        get(daemon, "/api/v1/events?since_seq=0&type=heartbeat.received&entity=routine/pinged&limit=1000")
+            .await;
+    assert_eq!(status, 200, "{body}");
+    seqs(&body["events"])
+}
+
+#[tokio::test]
+async fn entity_route_shows_live_state_and_the_last_fifty_events() {
+    let dir = workspace();
+    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    for _ in 0..60 {
+        ping(&daemon, "/ping/pinged").await;
+    }
+    let all = heartbeats(&daemon).await;
+    assert_eq!(all.len(), 60);
+    let body = eventually("routine/pinged healthy with 60 pings", || async {
+        let (status, body) = get(&daemon, "/api/v1/entities/routine/pinged").await;
+        (status == 200 && body["health"] == "healthy" && body["consecutive_successes"] == 60).then_some(body)
+    })
+    .await;
+    assert_eq!(body["kind"], "routine");
+    assert_eq!(body["id"], "pinged");
+    let events = &body["events"];
+    let got = seqs(events);
+    assert_eq!(got.len(), 50, "the last 50 events");
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "oldest first: {got:?}");
+    assert_eq!(got.last(), all.last(), "the newest event is included");
+    assert!(events.as_array().expect("array").iter().all(|e| e["entity_id"] == "pinged"));
+
+    let (status, silent) = get(&daemon, "/api/v1/entities/routine/silent").await;
+    assert_eq!(status, 200);
+    assert!(silent["events"].is_array());
+
+    for (path, why) in [
+        ("/api/v1/entities/integration/vault", "protected and not activated: as if absent"),
+        ("/api/v1/entities/routine/nope", "unknown id"),
+        ("/api/v1/entities/widget/pinged", "unknown kind"),
+        ("/api/v1/entities/healthrule/overdue", "not an entity kind"),
+        ("/api/v1/entities/routine/..%2F..%2Fetc", "path traversal"),
+        ("/api/v1/entities/routine/..%2F..%2F..%2Fetc%2Fpasswd", "path traversal"),
+        ("/api/v1/entities/routine/%2e%2e", "dot segment"),
+        ("/api/v1/entities/routine/%FF%FE", "not UTF-8"),
+        ("/api/v1/entities/routine/pinged/extra", "too many segments"),
+        ("/api/v1/entities/routine", "too few segments"),
+    ] {
+        assert_error(why, &get(&daemon, path).await, 404);
+    }
+    // Exactly as if it did not exist.
+    let hidden = get(&daemon, "/api/v1/entities/integration/vault").await;
+    let absent = get(&daemon, "/api/v1/entities/integration/vaulx").await;
+    assert_eq!(hidden.1.to_string().replace("vault", "vaulx"), absent.1.to_string());
+}
+
+#[tokio::test]
+async fn events_route_filters_pages_and_names_bad_parameters() {
+    let dir = workspace();
+    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    for _ in 0..5 {
+        ping(&daemon, "/ping/pinged").await;
+    }
+    ping(&daemon, "/ping/pinged/fail").await;
+    let beats = heartbeats(&daemon).await;
+    assert_eq!(beats.len(), 6);
+
+    // Without a cursor: the newest `limit`, oldest first.
+    let (status, body) = get(&daemon, "/api/v1/events?type=heartbeat.received&limit=2").await;
+    assert_eq!(status, 200);
+    assert_eq!(seqs(&body["events"]), beats[4..]);
+    // With one: the first `limit` after it, so paging walks forward.
+    let (_, body) =
+        get(&daemon, &format!("/api/v1/events?type=heartbeat.received&since_seq={}&limit=2", beats[1])).await;
+    assert_eq!(seqs(&body["events"]), beats[2..4]);
+    // Types repeat or separate by commas; entities are kind/id.
+    let (_, body) =
+        get(&daemon, "/api/v1/events?since_seq=0&type=heartbeat.received,config.loaded&type=nothing").await;
+    let events = body["events"].as_array().expect("events").clone();
+    assert_eq!(events.len(), 7, "{body}");
+    let (_, body) = get(&daemon, "/api/v1/events?since_seq=0&entity=workspace/config").await;
+    assert!(body["events"].as_array().expect("events").iter().all(|e| e["type"] == "config.loaded"));
+    // since: a duration ago or a time.
+    let (_, body) = get(&daemon, "/api/v1/events?since=1h&type=heartbeat.received").await;
+    assert_eq!(seqs(&body["events"]), beats);
+    let (_, body) = get(&daemon, "/api/v1/events?since=2999-01-01T00:00:00Z").await;
+    assert_eq!(body["events"], serde_json::json!([]));
+    // The default limit is 100.
+    for _ in 0..110 {
+        ping(&daemon, "/ping/pinged/log").await;
+    }
+    let (_, body) = get(&daemon, "/api/v1/events?since_seq=0").await;
+    assert_eq!(body["events"].as_array().expect("events").len(), 100);
+    let (_, body) = get(&daemon, "/api/v1/events?since_seq=0&limit=1000").await;
+    let all = body["events"].as_array().expect("events");
+    assert!(all.len() > 110);
+
+    // The protected entity's planted event never shows, however it is asked for.
+    assert!(all.iter().all(|e| e["entity_id"] != "vault"), "hidden event leaked");
+    assert!(!seqs(&body["events"]).contains(&1));
+    let (_, body) = get(&daemon, "/api/v1/events?since_seq=0&entity=integration/vault").await;
+    assert_eq!(body["events"], serde_json::json!([]));
+    let (_, body) = get(&daemon, "/api/v1/events?type=probe.failed").await;
+    assert_eq!(body["events"], serde_json::json!([]));
+
+    for (query, parameter) in [
+        ("since_seq=-1", "since_seq"),
+        ("since_seq=abc", "since_seq"),
+        ("since_seq=99999999999999999999999", "since_seq"),
+        ("since=yesterday", "since"),
+        ("since=2026-13-45T00:00:00Z", "since"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=-5", "limit"),
+        ("limit=lots", "limit"),
+        ("entity=routine", "entity"),
+        ("entity=routine/..%2F..%2Fetc", "entity"),
+        ("entity=/pinged", "entity"),
+        ("type=", "type"),
+        ("type=%0Aevil", "type"),
+        ("limit=1&limit=2", "limit"),
+        ("sinceseq=4", "sinceseq"),
+    ] {
+        let detail = assert_error(query, &get(&daemon, &format!("/api/v1/events?{query}")).await, 400);
+        assert!(detail.contains(parameter), "{query}: the detail should name {parameter}: {detail}");
+    }
+}
+
+#[tokio::test]
+async fn event_stream_replays_then_follows_and_resumes_after_last_event_id() {
+    let dir = workspace();
+    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    for _ in 0..6 {
+        ping(&daemon, "/ping/pinged").await;
+    }
+    let beats = heartbeats(&daemon).await;
+    let wait = Duration::from_secs(10);
+    let stream = |since: Option<u64>, last_event_id: Option<u64>| {
+        let mut url = daemon.url("/api/v1/events/stream?type=heartbeat.received");
+        if let Some(seq) = since {
+            url.push_str(&format!("&since_seq={seq}"));
+        }
+        let mut request = client().get(url);
+        // A stream has no overall timeout; reads below have their own.
+        request = request.timeout(Duration::from_secs(3600));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        request.send()
+    };
+
+    // From the start of the log: replay, in order, each event framed as id/event/data.
+    let response = stream(Some(0), None).await.expect("stream");
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().expect("ascii").to_string();
+    assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+    let mut reader = SseReader::new(response);
+    let mut first = Vec::new();
+    for _ in 0..3 {
+        let event = reader.next(wait).await.expect("a replayed event");
+        assert_eq!(event.event.as_deref(), Some("heartbeat.received"));
+        let data: Value = serde_json::from_str(&event.data).expect("data is JSON");
+        assert_eq!(data["seq"].to_string(), event.id.clone().expect("id"));
+        assert_eq!(data["entity_id"], "pinged");
+        first.push(event.id.expect("id").parse::<u64>().expect("seq"));
+    }
+    assert_eq!(first, beats[..3]);
+    drop(reader);
+
+    // Meanwhile two more; reconnecting with the last id seen gets exactly what followed it,
+    // even though the URL still says since_seq=0 (the header wins, as for EventSource).
+    ping(&daemon, "/ping/pinged").await;
+    ping(&daemon, "/ping/pinged/fail").await;
+    let beats = heartbeats(&daemon).await;
+    assert_eq!(beats.len(), 8);
+    let mut reader = SseReader::new(stream(Some(0), Some(first[2])).await.expect("stream"));
+    let mut resumed = Vec::new();
+    for _ in 0..5 {
+        let event = reader.next(wait).await.expect("a resumed event");
+        resumed.push(event.id.expect("id").parse::<u64>().expect("seq"));
+    }
+    assert_eq!(resumed, beats[3..]);
+    // Then nothing (no duplicates) until something happens, which comes live.
+    assert_eq!(reader.next(Duration::from_millis(700)).await, None);
+    ping(&daemon, "/ping/pinged/start").await;
+    let live = reader.next(wait).await.expect("a live event");
+    let beats = heartbeats(&daemon).await;
+    assert_eq!(live.id, Some(beats[8].to_string()));
+    assert!(live.data.contains(r#""status":"start""#), "{}", live.data);
+    assert_eq!(reader.next(Duration::from_millis(500)).await, None, "exactly one");
+
+    // With no cursor: only what happens after connecting; the hidden event never.
+    let response = client()
+        .get(daemon.url("/api/v1/events/stream"))
+        .timeout(Duration::from_secs(3600))
+        .send()
+        .await
+        .expect("stream");
+    let mut everything = SseReader::new(response);
+    let mut replay = SseReader::new(
+        client()
+            .get(daemon.url("/api/v1/events/stream?since_seq=0"))
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .expect("stream"),
+    );
+    let replayed = replay.next(wait).await.expect("replayed event");
+    assert_ne!(replayed.id.as_deref(), Some("1"), "the protected entity's event leaked");
+    assert!(!replayed.data.contains("vault"));
+    assert_eq!(everything.next(Duration::from_millis(500)).await, None);
+    ping(&daemon, "/ping/pinged").await;
+    let event = everything.next(wait).await.expect("a live event");
+    assert!(event.id.expect("id").parse::<u64>().expect("seq") > beats[8]);
+
+    // Bad resumption points and filters are refused like on /api/v1/events.
+    let bad = client()
+        .get(daemon.url("/api/v1/events/stream"))
+        .header("Last-Event-ID", "x")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(bad.status(), 400);
+    let (status, body) = get(&daemon, "/api/v1/events/stream?limit=0").await;
+    assert_error("stream limit", &(status, body), 400);
+}
+
+const TOKEN_SETTINGS: &str = "api:\n  write_token: api_write\n";
+
+async fn reload(daemon: &Daemon, authorization: Option<&str>) -> reqwest::Response {
+    let mut request = client().post(daemon.url("/api/v1/reload"));
+    if let Some(value) = authorization {
+        request = request.header("Authorization", value);
+    }
+    request.send().await.expect("request")
+}
+
+async fn config_loaded_count(daemon: &Daemon) -> usize {
+    let (_, body) = get(daemon, "/api/v1/events?since_seq=0&type=config.loaded").await;
+    body["events"].as_array().expect("events").len()
+}
+
+#[tokio::test]
+async fn write_api_needs_the_bearer_token_when_one_is_configured() {
+    let dir = workspace();
+    write(dir.path(), "mission-control.yaml", TOKEN_SETTINGS);
+    let token = "correct-horse-battery-staple";
+    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[("MC_CRED_API_WRITE", token)]);
+    let before = config_loaded_count(&daemon).await;
+
+    for (authorization, code) in [
+        (None, "unauthorized"),
+        (Some("Bearer wrong-token"), "invalid_token"),
+        (Some("Bearer correct-horse-battery-stapl"), "invalid_token"),
+        (Some("Bearer correct-horse-battery-staple-and-more"), "invalid_token"),
+        (Some("Bearer "), "unauthorized"),
+        (Some("Basic Y29ycmVjdA=="), "unauthorized"),
+        (Some(token), "unauthorized"),
+    ] {
+        let response = reload(&daemon, authorization).await;
+        assert_eq!(response.status(), 401, "{authorization:?}");
+        let challenge = response.headers()["www-authenticate"].to_str().expect("ascii").to_string();
+        assert!(challenge.starts_with("Bearer"), "{challenge}");
+        let body: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
+        assert_eq!(body["error"], code, "{authorization:?}: {body}");
+        assert!(!body.to_string().contains(token));
+    }
+    assert_eq!(config_loaded_count(&daemon).await, before, "no reload without the token");
+
+    let response = reload(&daemon, Some(&format!("Bearer {token}"))).await;
+    assert_eq!(response.status(), 202);
+    let body: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
+    assert_eq!(body["status"], "accepted");
+    eventually("a config.loaded event from the reload", || async {
+        (config_loaded_count(&daemon).await > before).then_some(())
+    })
+    .await;
+    // The scheme is case-insensitive, as RFC 7235 says.
+    assert_eq!(reload(&daemon, Some(&format!("bearer {token}"))).await.status(), 202);
+}
+
+#[tokio::test]
+async fn write_api_with_an_unresolvable_token_refuses_writes() {
+    let dir = workspace();
+    write(dir.path(), "mission-control.yaml", TOKEN_SETTINGS);
+    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let response = reload(&daemon, Some("Bearer anything")).await;
+    assert_eq!(response.status(), 503);
+    let body: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
+    assert!(body["detail"].as_str().expect("detail").contains("MC_CRED_API_WRITE"), "{body}");
+}
+
+#[tokio::test]
+async fn write_api_without_a_token_is_served_on_loopback_only() {
+    let dir = workspace();
+    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let before = config_loaded_count(&daemon).await;
+    assert_eq!(reload(&daemon, None).await.status(), 202);
+    eventually("a config.loaded event from the reload", || async {
+        (config_loaded_count(&daemon).await > before).then_some(())
+    })
+    .await;
+    drop(daemon);
+
+    let public = Daemon::start(dir.path(), "0.0.0.0:0", &[]);
+    let response = reload(&public, None).await;
+    assert_eq!(response.status(), 403);
+    let body: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
+    assert_eq!(body["error"], "write_api_disabled");
+    assert!(body["detail"].as_str().expect("detail").contains("api.write_token"), "{body}");
+    // Reads stay open.
+    assert_eq!(get(&public, "/api/v1/events").await.0, 200);
+}
+
+#[tokio::test]
+async fn write_bodies_are_bounded_json() {
+    let dir = workspace();
+    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let post = |body: Vec<u8>, content_type: Option<&'static str>| {
+        let mut request = client().post(daemon.url("/api/v1/reload")).body(body);
+        if let Some(t) = content_type {
+            request = request.header("Content-Type", t);
+        }
+        async move {
+            let response = request.send().await.expect("request");
+            let status = response.status().as_u16();
+            let body: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
+            (status, body)
+        }
+    };
+    let json = Some("application/json");
+    assert_eq!(post(b"{}".to_vec(), json).await.0, 202);
+    assert_eq!(post(Vec::new(), None).await.0, 202, "no body at all");
+    assert_eq!(post(b"{}".to_vec(), Some("application/json; charset=utf-8")).await.0, 202);
+    for (body, content_type, status, code) in [
+        (b"{bad".to_vec(), json, 400, "bad_json"),
+        (b"{".to_vec(), json, 400, "bad_json"),
+        (vec![0xff, 0xfe, b'{'], json, 400, "bad_json"),
+        (b"[]".to_vec(), json, 400, "invalid_body"),
+        (b"{\"unknown\": 1}".to_vec(), json, 400, "invalid_body"),
+        (b"{}".to_vec(), Some("text/plain"), 415, "unsupported_media_type"),
+        (b"a=1".to_vec(), Some("application/x-www-form-urlencoded"), 415, "unsupported_media_type"),
+        (format!("{{\"pad\": \"{}\"}}", "x".repeat(70 * 1024)).into_bytes(), json, 413, "body_too_large"),
+        (format!("{}{{}}", " ".repeat(65 * 1024)).into_bytes(), json, 413, "body_too_large"),
+        ("[".repeat(100_000).into_bytes(), json, 413, "body_too_large"),
+        (format!("{}{}", "[".repeat(20_000), "]".repeat(20_000)).into_bytes(), json, 400, "invalid_body"),
+        (
+            format!("{{\"a\":{}1{}}}", "[".repeat(20_000), "]".repeat(20_000)).into_bytes(),
+            json,
+            400,
+            "invalid_body",
+        ),
+    ] {
+        let what = String::from_utf8_lossy(&body[..body.len().min(20)]).into_owned();
+        let answer = post(body, content_type).await;
+        assert_error(&what, &answer, status);
+        assert_eq!(answer.1["error"], code, "{what}");
+    }
+    // A declared length over the limit is refused before the body is read.
+    let response = raw(
+        daemon.addr,
+        "POST /api/v1/reload HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\nConnection: close\r\n\r\n{}",
+    )
+    .expect("raw");
+    assert_eq!(response.status, 413, "{response:?}");
+    assert!(response.body.contains("body_too_large"), "{response:?}");
+    // Wrong methods are JSON errors too.
+    let (status, body) = get(&daemon, "/api/v1/reload").await;
+    assert_error("GET reload", &(status, body), 405);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_json_error_and_the_daemon_keeps_serving() {
+    let dir = workspace();
+    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let send = |method: reqwest::Method, path: &str| {
+        let request = client().request(method, daemon.url(path));
+        async move {
+            let response = request.send().await.expect("an answer, not a dropped connection");
+            let status = response.status().as_u16();
+            let text = response.text().await.expect("body");
+            (
+                status,
+                serde_json::from_str::<Value>(&text)
+                    .unwrap_or_else(|_| panic!("not JSON ({status}): {text}")),
+            )
+        }
+    };
+    use reqwest::Method;
+    for (method, path, status) in [
+        (Method::GET, "/nope", 404),
+        (Method::GET, "/api/v1", 404),
+        (Method::GET, "/api/v2/events", 404),
+        (Method::GET, "/api/v1/entities", 404),
+        (Method::GET, "/../../etc/passwd", 404),
+        (Method::GET, "/%2e%2e/%2e%2e/etc/passwd", 404),
+        (Method::GET, "/ping/x/999", 400),
+        (Method::GET, "/ping/pinged/999", 400),
+        (Method::GET, "/ping/pinged/256", 400),
+        (Method::GET, "/ping/pinged/-1", 400),
+        (Method::GET, "/ping/pinged/1.5", 400),
+        (Method::GET, "/ping/pinged/0/extra", 404),
+        (Method::GET, "/ping/nope", 404),
+        (Method::GET, "/ping/vault", 404),
+        (Method::GET, "/ping/..%2F..%2Fetc", 404),
+        (Method::GET, "/ping/%FF", 404),
+        (Method::GET, "/ping/pinged?rid=a&rid=b", 400),
+        (Method::DELETE, "/ping/pinged", 405),
+        (Method::DELETE, "/healthz", 405),
+        (Method::POST, "/metrics", 405),
+        (Method::PUT, "/api/v1/state", 405),
+        (Method::POST, "/api/v1/events", 405),
+        (Method::DELETE, "/api/v1/events/stream", 405),
+        (Method::POST, "/api/v1/entities/routine/pinged", 405),
+        (Method::GET, "/api/v1/nothing-here", 404),
+        (Method::GET, "/api/v1/events?since_seq=%FF", 400),
+    ] {
+        let answer = send(method.clone(), path).await;
+        assert_error(&format!("{method} {path}"), &answer, status);
+    }
+    // A ping body over 10 KB, and a request line no client would send.
+    let response =
+        client().post(daemon.url("/ping/pinged")).body(vec![b'x'; 20_000]).send().await.expect("request");
+    assert_eq!(response.status(), 413);
+    let response = raw(
+        daemon.addr,
+        "GET /api/v1/entities/routine/\u{1}\u{7f} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .expect("raw");
+    assert!((400..500).contains(&response.status), "{response:?}");
+    // Still alive and well.
+    assert_eq!(client().get(daemon.url("/healthz")).send().await.expect("healthz").status(), 200);
+    assert!(!daemon.stderr().contains("panicked"), "{}", daemon.stderr());
+}
+
+#[tokio::test]
+async fn metrics_route_lists_every_spec_metric() {
+    let dir = workspace();
+    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    ping(&daemon, "/ping/pinged").await;
+    let text = eventually("pinged healthy in /metrics", || async {
+        let response = client().get(daemon.url("/metrics")).send().await.expect("metrics");
+        let content_type = response.headers()["content-type"].to_str().expect("ascii").to_string();
+        assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+        let text = response.text().await.expect("text");
+        text.contains(
+            r#"mission_control_entity_health{entity_id="pinged",entity_type="routine",level="healthy"} 1"#,
+        )
+        .then_some(text)
+    })
+    .await;
+    for metric in [
+        "entity_health",
+        "entity_last_signal_timestamp_seconds",
+        "overall_health",
+        "probe_duration_seconds",
+        "probes_total",
+        "heartbeats_total",
+        "events_total",
+        "alerts_firing",
+        "notifications_total",
+        "reconcile_duration_seconds",
+        "config_last_reload_successful",
+        "config_last_reload_success_timestamp_seconds",
+        "tokens_total",
+        "estimated_cost_total",
+        "inbox_items",
+        "tasks",
+        "build_info",
+    ] {
+        assert!(text.contains(&format!("# TYPE mission_control_{metric} ")), "{metric} missing:\n{text}");
+    }
+    assert!(text.contains(r#"mission_control_heartbeats_total{kind="success"} 1"#), "{text}");
+    assert!(!text.contains("vault"), "a protected entity has series:\n{text}");
+}
+
+fn run_events(workspace: &Path, args: &[&str]) -> Vec<Value> {
+    let out = mc(workspace).arg("events").arg("--json").args(args).output().expect("run");
+    assert!(out.status.success(), "events {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+#[test]
+fn events_command_filters_like_the_api_and_follows() {
+    let dir = workspace();
+    let root = dir.path();
+    for args in
+        [&["ping", "pinged"][..], &["ping", "pinged", "--fail"], &["ping", "silent"], &["ping", "pinged"]]
+    {
+        let out = mc(root).args(args).output().expect("ping");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let all = run_events(root, &[]);
+    assert_eq!(all.len(), 4, "the protected entity's event is not shown: {all:?}");
+    let pinged = run_events(root, &["--entity", "routine/pinged", "--type", "heartbeat.received"]);
+    assert_eq!(
+        pinged.iter().map(|e| e["status"].as_str().expect("status")).collect::<Vec<_>>(),
+        ["success", "fail", "success"]
+    );
+    let newest = run_events(root, &["--limit", "2"]);
+    assert_eq!(newest.iter().map(|e| e["seq"].as_u64().expect("seq")).collect::<Vec<_>>(), [4, 5]);
+    let first = run_events(root, &["--since", "1h", "--limit", "2"]);
+    assert_eq!(first.iter().map(|e| e["seq"].as_u64().expect("seq")).collect::<Vec<_>>(), [2, 3]);
+    assert!(run_events(root, &["--entity", "integration/vault"]).is_empty());
+    assert!(run_events(root, &["--since", "2999-01-01T00:00:00Z"]).is_empty());
+    for bad in [&["--entity", "routine"][..], &["--entity", "routine/../x"], &["--since", "yesterday"]] {
+        let out = mc(root).arg("events").args(bad).output().expect("run");
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+
+    // --follow prints what is written after it started.
+    let mut follower = mc(root)
+        .args(["events", "--json", "--follow", "--type", "heartbeat.received"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("follow");
+    let stdout = follower.stdout.take().expect("stdout");
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    for _ in 0..4 {
+        let line = lines.recv_timeout(common::DEADLINE).expect("the existing events");
+        assert!(line.contains("heartbeat.received"));
+    }
+    let out = mc(root).args(["ping", "silent", "--exit", "3"]).output().expect("ping");
+    assert!(out.status.success());
+    let line = lines.recv_timeout(common::DEADLINE).expect("the new event");
+    let event: Value = serde_json::from_str(&line).expect("json");
+    assert_eq!(event["entity_id"], "silent");
+    assert_eq!(event["data"]["exit_code"], 3);
+    let _ = follower.kill();
+    let _ = follower.wait();
+}
