@@ -1,0 +1,257 @@
+//! The metrics as the real Prometheus sees them (Debian package `prometheus`): a Prometheus
+//! server started here scrapes the daemon every second and answers queries on
+//! `mission_control_entity_health`; `promtool check metrics` finds nothing in `/metrics`; the
+//! example scrape config and alerting rules pass `promtool`.
+//!
+//! These tests fail, never skip, when `prometheus` or `promtool` is missing:
+//! `bash scripts/test.sh` installs the package.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{DEADLINE, Daemon, eventually, write};
+use serde_json::Value;
+
+/// A routine to ping, one left silent (due every second, so stale within two), and an
+/// integration probed every second on a closed port, so probe metrics have series.
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "desired/things.yaml",
+        concat!(
+            "kind: Routine\nid: pinged\nevery: 1h\n",
+            "---\nkind: Routine\nid: silent\nevery: 1s\ngrace: 1s\n",
+            "---\nkind: Integration\nid: closed-port\nevery: 1s\nobserve:\n  tcp:\n    address: 127.0.0.1:1\n    timeout: 1s\n",
+        ),
+    );
+    dir
+}
+
+/// The path of a Prometheus binary; a test failure when it is not installed.
+fn tool(name: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is not installed: install the Debian package prometheus (bash scripts/test.sh does)"
+            )
+        })
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/prometheus")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+}
+
+/// A Prometheus server on a free loopback port with its own storage; killed when dropped.
+struct Prometheus {
+    child: Child,
+    address: std::net::SocketAddr,
+    base: String,
+    log: PathBuf,
+}
+
+impl Prometheus {
+    fn start(dir: &Path, target: std::net::SocketAddr) -> Prometheus {
+        let config = dir.join("prometheus.yml");
+        let rules = examples().join("alerts.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+                 rule_files:\n  - {}\n\
+                 scrape_configs:\n  - job_name: mission-control\n    static_configs:\n      - targets: [\"{target}\"]\n",
+                rules.display()
+            ),
+        )
+        .expect("config");
+        let address: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("address");
+        let log = dir.join("prometheus.log");
+        let child = Command::new(tool("prometheus"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address={address}"))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(std::fs::File::create(dir.join("prometheus.err")).expect("log"))
+            .spawn()
+            .expect("prometheus starts");
+        let mut prometheus = Prometheus { child, address, base: format!("http://{address}"), log };
+        prometheus.wait_ready();
+        prometheus
+    }
+
+    fn logs(&self) -> String {
+        let err = self.log.with_file_name("prometheus.err");
+        format!(
+            "{}{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default(),
+            std::fs::read_to_string(err).unwrap_or_default()
+        )
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("prometheus exited ({status}):\n{}", self.logs());
+            }
+            let request = "GET /-/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+            if common::raw(self.address, request).is_ok_and(|r| r.status == 200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "prometheus never became ready:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The instant vector of `query`, as `(labels, value)` pairs.
+    async fn query(&self, query: &str) -> Vec<(Value, String)> {
+        let response = reqwest::Client::new()
+            .get(format!("{}/api/v1/query", self.base))
+            .query(&[("query", query)])
+            .send()
+            .await
+            .expect("query");
+        let body: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
+        assert_eq!(body["status"], "success", "{query}: {body}");
+        body["data"]["result"]
+            .as_array()
+            .expect("vector")
+            .iter()
+            .map(|r| (r["metric"].clone(), r["value"][1].as_str().expect("value").to_string()))
+            .collect()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn prometheus_scrapes_entity_health() {
+    let dir = workspace();
+    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let response = reqwest::get(daemon.url("/ping/pinged")).await.expect("ping");
+    assert_eq!(response.status(), 200);
+
+    let storage = tempfile::tempdir().expect("tempdir");
+    let prometheus = Prometheus::start(storage.path(), daemon.addr);
+    let value_of = |result: &[(Value, String)], id: &str| {
+        result.iter().find(|(labels, _)| labels["entity_id"] == id).map(|(_, value)| value.clone())
+    };
+    eventually("prometheus to see routine/pinged healthy", || async {
+        let healthy = prometheus.query(r#"mission_control_entity_health{level="healthy"}"#).await;
+        (value_of(&healthy, "pinged").as_deref() == Some("1")).then_some(())
+    })
+    .await;
+    eventually("prometheus to see routine/silent stale", || async {
+        let stale = prometheus.query(r#"mission_control_entity_health{level="stale"}"#).await;
+        (value_of(&stale, "silent").as_deref() == Some("1")).then_some(())
+    })
+    .await;
+    let stale = prometheus.query(r#"mission_control_entity_health{level="stale"}"#).await;
+    assert_eq!(value_of(&stale, "pinged").as_deref(), Some("0"), "{stale:?}");
+    let healthy = prometheus.query(r#"mission_control_entity_health{level="healthy"}"#).await;
+    assert_eq!(value_of(&healthy, "silent").as_deref(), Some("0"), "{healthy:?}");
+    let labels = &healthy.iter().find(|(l, _)| l["entity_id"] == "pinged").expect("pinged").0;
+    assert_eq!(labels["entity_type"], "routine");
+    assert_eq!(labels["job"], "mission-control");
+    let up = prometheus.query(r#"up{job="mission-control"}"#).await;
+    assert_eq!(up.first().map(|(_, v)| v.as_str()), Some("1"), "{up:?}");
+
+    // The example alerting rules load and evaluate against the real series.
+    eventually("the example rules evaluated", || async {
+        let body: Value = serde_json::from_str(
+            &reqwest::get(format!("{}/api/v1/rules", prometheus.base))
+                .await
+                .expect("rules")
+                .text()
+                .await
+                .expect("body"),
+        )
+        .expect("json");
+        let rules: Vec<&Value> = body["data"]["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["rules"].as_array().into_iter().flatten())
+            .collect();
+        let names: Vec<&str> = rules.iter().filter_map(|r| r["name"].as_str()).collect();
+        assert!(names.contains(&"MissionControlEntityUnhealthy"), "{body}");
+        let ok = rules.iter().all(|r| r["health"] == "ok");
+        let pending = rules.iter().any(|r| {
+            r["name"] == "MissionControlEntityUnhealthy"
+                && r["alerts"].as_array().into_iter().flatten().any(|a| a["labels"]["entity_id"] == "silent")
+        });
+        (ok && pending).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn promtool_finds_nothing_in_the_metrics() {
+    let dir = workspace();
+    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    for path in ["/ping/pinged/start", "/ping/pinged", "/ping/pinged/3", "/ping/silent/log"] {
+        assert_eq!(reqwest::get(daemon.url(path)).await.expect("ping").status(), 200);
+    }
+    // Wait until every kind of series is there: probes (histograms too), health, signals.
+    let text = eventually("probe, health and signal series", || async {
+        let text = reqwest::get(daemon.url("/metrics")).await.expect("metrics").text().await.expect("text");
+        (text.contains("mission_control_probe_duration_seconds_bucket{")
+            && text.contains("mission_control_probes_total{")
+            && text.contains("mission_control_reconcile_duration_seconds_count")
+            && text.contains(r#"level="stale"} 1"#)
+            && text.contains("mission_control_entity_last_signal_timestamp_seconds{"))
+        .then_some(text)
+    })
+    .await;
+    let mut promtool = Command::new(tool("promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool starts");
+    promtool.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
+    let out = promtool.wait_with_output().expect("promtool");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics:\n{report}\non:\n{text}"
+    );
+}
+
+fn promtool(args: &[&str]) {
+    let out =
+        Command::new(tool("promtool")).args(args).current_dir(examples()).output().expect("promtool starts");
+    assert!(
+        out.status.success(),
+        "promtool {args:?}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn example_scrape_config_and_alerting_rules_pass_promtool() {
+    promtool(&["check", "config", "prometheus.yml"]);
+    promtool(&["check", "rules", "alerts.yml"]);
+    promtool(&["test", "rules", "alerts.test.yml"]);
+}
