@@ -324,13 +324,7 @@ fn events(
     // Protected entities that are not activated never appear, whatever the log holds.
     let config = config::load(workspace, chrono::Utc::now()).ok();
     let tz = config.as_ref().map_or(chrono_tz::UTC, |c| c.settings.timezone);
-    let visible = |event: &Event| {
-        let Some(config) = &config else { return true };
-        let key = config::Kind::from_lower(&event.entity_type)
-            .filter(|k| k.is_entity())
-            .map(|k| config::EntityKey::new(k, event.entity_id.clone()));
-        !key.and_then(|k| config.entity(&k)).is_some_and(|e| e.inert)
-    };
+    let visible = |event: &Event| config.as_ref().is_none_or(|c| !crate::web::api::hidden(c, event));
     let filter = EventFilter { since, kinds: types, entity, ..EventFilter::default() };
     // With --since, the first `limit` after it; without, the newest `limit` (like tail).
     let found = match (since, limit) {

@@ -130,7 +130,7 @@ fn valid_type(kind: &str) -> bool {
 
 /// Whether an event belongs to a protected entity that is not activated (in the current
 /// configuration), and so must never be shown.
-pub(super) fn hidden(config: &Config, event: &Event) -> bool {
+pub fn hidden(config: &Config, event: &Event) -> bool {
     Kind::from_lower(&event.entity_type)
         .filter(|k| k.is_entity())
         .and_then(|k| config.entity(&EntityKey::new(k, event.entity_id.clone())))
