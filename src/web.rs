@@ -151,8 +151,14 @@ impl IntoResponse for ApiError {
 /// Rewrites the errors axum and tower produce themselves (405 from a method router, 408 from
 /// the timeout, rejections of extractors, which are plain text or empty) into the JSON shape,
 /// keeping their status and headers (`Allow`, `WWW-Authenticate`).
-async fn json_errors(response: Response) -> Response {
+///
+/// A 413 also says `Connection: close`: the body it refused is left unread, so the server
+/// closes the connection, and a client that did not know would send its next request into it.
+async fn json_errors(mut response: Response) -> Response {
     let status = response.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let plain = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -172,12 +178,22 @@ async fn json_errors(response: Response) -> Response {
     Response::from_parts(parts, rewritten.into_body())
 }
 
+/// Ready once a configuration is loaded and the first live state is published, so a client
+/// that waited for readiness never reads an empty `/api/v1/state`.
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
-    if shared.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
+    if !shared.ready.load(Ordering::SeqCst) {
         error(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "no configuration loaded yet")
+    } else if published(&shared).is_none() {
+        error(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "live state is not published yet")
+    } else {
+        (StatusCode::OK, "ready\n").into_response()
     }
+}
+
+/// The live state as published by the reconciler; `None` before its first publication.
+fn published(shared: &Shared) -> Option<Arc<Vec<u8>>> {
+    let bytes = shared.live.read().map(|b| b.clone()).unwrap_or_else(|e| e.into_inner().clone());
+    (!bytes.is_empty()).then_some(bytes)
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
@@ -190,7 +206,9 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn live_state(State(shared): State<Arc<Shared>>) -> Response {
-    let bytes = shared.live.read().map(|b| b.clone()).unwrap_or_else(|e| e.into_inner().clone());
+    let Some(bytes) = published(&shared) else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "live state is not published yet; retry");
+    };
     let mut response = Body::from(bytes.as_ref().clone()).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
