@@ -3,21 +3,22 @@
 //! kind answered with a JSON error instead of a panic. Also the `events` command, which reads
 //! the log with the same filters.
 
-mod common;
+mod support;
 
-use std::path::Path;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{Daemon, SseReader, eventually, mc, raw, write};
 use serde_json::Value;
+use support::{Daemon, Workspace, run_with_timeout, wait_for};
+
+/// How long anything here may take before it counts as a failure.
+const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Two routines (one to ping, one left silent, due every second) and a protected integration
 /// that is not activated, with an event of it planted in the log before the daemon starts.
-fn workspace() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path();
-    write(
-        root,
+fn workspace() -> Workspace {
+    let workspace = Workspace::new();
+    workspace.write(
         "desired/things.yaml",
         concat!(
             "kind: Routine\nid: pinged\nevery: 1h\n",
@@ -25,8 +26,7 @@ fn workspace() -> tempfile::TempDir {
             "---\nkind: Integration\nid: vault\nboundary: protected\n",
         ),
     );
-    write(
-        root,
+    workspace.write(
         "state/events.jsonl",
         concat!(
             r#"{"seq":1,"timestamp":"2026-01-01T00:00:00.000Z","type":"probe.failed","source":"test","#,
@@ -34,24 +34,24 @@ fn workspace() -> tempfile::TempDir {
             "\n"
         ),
     );
-    dir
+    workspace
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client")
+/// A client without an overall timeout, for streams (reads below have their own).
+fn stream_client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().connect_timeout(Duration::from_secs(5)).build().expect("client")
 }
 
 async fn get(daemon: &Daemon, path: &str) -> (u16, Value) {
-    let response = client().get(daemon.url(path)).send().await.expect("request");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON ({status}): {text}"));
-    (status, value)
+    let reply = daemon.get(path).await;
+    let value = serde_json::from_str(&reply.body)
+        .unwrap_or_else(|_| panic!("{path}: not JSON ({}): {}", reply.status, reply.body));
+    (reply.status, value)
 }
 
 async fn ping(daemon: &Daemon, path: &str) {
-    let response = client().get(daemon.url(path)).send().await.expect("ping");
-    assert_eq!(response.status(), 200, "{path}");
+    let reply = daemon.get(path).await;
+    assert_eq!(reply.status, 200, "{path}: {}", reply.body);
 }
 
 /// Asserts a JSON error `{error, detail}` with this status, and returns the detail.
@@ -76,14 +76,14 @@ async fn heartbeats(daemon: &Daemon) -> Vec<u64> {
 
 #[tokio::test]
 async fn entity_route_shows_live_state_and_the_last_fifty_events() {
-    let dir = workspace();
-    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let workspace = workspace();
+    let daemon = Daemon::start(&workspace).await;
     for _ in 0..60 {
         ping(&daemon, "/ping/pinged").await;
     }
     let all = heartbeats(&daemon).await;
     assert_eq!(all.len(), 60);
-    let body = eventually("routine/pinged healthy with 60 pings", || async {
+    let body = wait_for(DEADLINE, "routine/pinged healthy with 60 pings", async || {
         let (status, body) = get(&daemon, "/api/v1/entities/routine/pinged").await;
         (status == 200 && body["health"] == "healthy" && body["consecutive_successes"] == 60).then_some(body)
     })
@@ -123,8 +123,8 @@ async fn entity_route_shows_live_state_and_the_last_fifty_events() {
 
 #[tokio::test]
 async fn events_route_filters_pages_and_names_bad_parameters() {
-    let dir = workspace();
-    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let workspace = workspace();
+    let daemon = Daemon::start(&workspace).await;
     for _ in 0..5 {
         ping(&daemon, "/ping/pinged").await;
     }
@@ -195,8 +195,8 @@ async fn events_route_filters_pages_and_names_bad_parameters() {
 
 #[tokio::test]
 async fn event_stream_replays_then_follows_and_resumes_after_last_event_id() {
-    let dir = workspace();
-    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let workspace = workspace();
+    let daemon = Daemon::start(&workspace).await;
     for _ in 0..6 {
         ping(&daemon, "/ping/pinged").await;
     }
@@ -207,9 +207,7 @@ async fn event_stream_replays_then_follows_and_resumes_after_last_event_id() {
         if let Some(seq) = since {
             url.push_str(&format!("&since_seq={seq}"));
         }
-        let mut request = client().get(url);
-        // A stream has no overall timeout; reads below have their own.
-        request = request.timeout(Duration::from_secs(3600));
+        let mut request = stream_client().get(url);
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id.to_string());
         }
@@ -257,20 +255,10 @@ async fn event_stream_replays_then_follows_and_resumes_after_last_event_id() {
     assert_eq!(reader.next(Duration::from_millis(500)).await, None, "exactly one");
 
     // With no cursor: only what happens after connecting; the hidden event never.
-    let response = client()
-        .get(daemon.url("/api/v1/events/stream"))
-        .timeout(Duration::from_secs(3600))
-        .send()
-        .await
-        .expect("stream");
+    let response = stream_client().get(daemon.url("/api/v1/events/stream")).send().await.expect("stream");
     let mut everything = SseReader::new(response);
     let mut replay = SseReader::new(
-        client()
-            .get(daemon.url("/api/v1/events/stream?since_seq=0"))
-            .timeout(Duration::from_secs(3600))
-            .send()
-            .await
-            .expect("stream"),
+        stream_client().get(daemon.url("/api/v1/events/stream?since_seq=0")).send().await.expect("stream"),
     );
     let replayed = replay.next(wait).await.expect("replayed event");
     assert_ne!(replayed.id.as_deref(), Some("1"), "the protected entity's event leaked");
@@ -281,7 +269,8 @@ async fn event_stream_replays_then_follows_and_resumes_after_last_event_id() {
     assert!(event.id.expect("id").parse::<u64>().expect("seq") > beats[8]);
 
     // Bad resumption points and filters are refused like on /api/v1/events.
-    let bad = client()
+    let bad = daemon
+        .client
         .get(daemon.url("/api/v1/events/stream"))
         .header("Last-Event-ID", "x")
         .send()
@@ -292,10 +281,11 @@ async fn event_stream_replays_then_follows_and_resumes_after_last_event_id() {
     assert_error("stream limit", &(status, body), 400);
 }
 
-const TOKEN_SETTINGS: &str = "api:\n  write_token: api_write\n";
+/// The harness's settings (no OpenClaw collector) plus a write token reference.
+const TOKEN_SETTINGS: &str = "openclaw:\n  enabled: false\napi:\n  write_token: api_write\n";
 
 async fn reload(daemon: &Daemon, authorization: Option<&str>) -> reqwest::Response {
-    let mut request = client().post(daemon.url("/api/v1/reload"));
+    let mut request = daemon.client.post(daemon.url("/api/v1/reload"));
     if let Some(value) = authorization {
         request = request.header("Authorization", value);
     }
@@ -309,10 +299,10 @@ async fn config_loaded_count(daemon: &Daemon) -> usize {
 
 #[tokio::test]
 async fn write_api_needs_the_bearer_token_when_one_is_configured() {
-    let dir = workspace();
-    write(dir.path(), "mission-control.yaml", TOKEN_SETTINGS);
+    let workspace = workspace();
+    workspace.write("mission-control.yaml", TOKEN_SETTINGS);
     let token = "correct-horse-battery-staple";
-    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[("MC_CRED_API_WRITE", token)]);
+    let daemon = Daemon::start_with(&workspace, "127.0.0.1:0", &[("MC_CRED_API_WRITE", token)]).await;
     let before = config_loaded_count(&daemon).await;
 
     for (authorization, code) in [
@@ -338,7 +328,7 @@ async fn write_api_needs_the_bearer_token_when_one_is_configured() {
     assert_eq!(response.status(), 202);
     let body: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
     assert_eq!(body["status"], "accepted");
-    eventually("a config.loaded event from the reload", || async {
+    wait_for(DEADLINE, "a config.loaded event from the reload", async || {
         (config_loaded_count(&daemon).await > before).then_some(())
     })
     .await;
@@ -348,9 +338,9 @@ async fn write_api_needs_the_bearer_token_when_one_is_configured() {
 
 #[tokio::test]
 async fn write_api_with_an_unresolvable_token_refuses_writes() {
-    let dir = workspace();
-    write(dir.path(), "mission-control.yaml", TOKEN_SETTINGS);
-    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let workspace = workspace();
+    workspace.write("mission-control.yaml", TOKEN_SETTINGS);
+    let daemon = Daemon::start(&workspace).await;
     let response = reload(&daemon, Some("Bearer anything")).await;
     assert_eq!(response.status(), 503);
     let body: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
@@ -359,17 +349,17 @@ async fn write_api_with_an_unresolvable_token_refuses_writes() {
 
 #[tokio::test]
 async fn write_api_without_a_token_is_served_on_loopback_only() {
-    let dir = workspace();
-    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let workspace = workspace();
+    let daemon = Daemon::start(&workspace).await;
     let before = config_loaded_count(&daemon).await;
     assert_eq!(reload(&daemon, None).await.status(), 202);
-    eventually("a config.loaded event from the reload", || async {
+    wait_for(DEADLINE, "a config.loaded event from the reload", async || {
         (config_loaded_count(&daemon).await > before).then_some(())
     })
     .await;
     drop(daemon);
 
-    let public = Daemon::start(dir.path(), "0.0.0.0:0", &[]);
+    let public = Daemon::start_with(&workspace, "0.0.0.0:0", &[]).await;
     let response = reload(&public, None).await;
     assert_eq!(response.status(), 403);
     let body: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
@@ -381,10 +371,10 @@ async fn write_api_without_a_token_is_served_on_loopback_only() {
 
 #[tokio::test]
 async fn write_bodies_are_bounded_json() {
-    let dir = workspace();
-    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let workspace = workspace();
+    let daemon = Daemon::start(&workspace).await;
     let post = |body: Vec<u8>, content_type: Option<&'static str>| {
-        let mut request = client().post(daemon.url("/api/v1/reload")).body(body);
+        let mut request = daemon.client.post(daemon.url("/api/v1/reload")).body(body);
         if let Some(t) = content_type {
             request = request.header("Content-Type", t);
         }
@@ -438,10 +428,10 @@ async fn write_bodies_are_bounded_json() {
 
 #[tokio::test]
 async fn bad_input_gets_a_json_error_and_the_daemon_keeps_serving() {
-    let dir = workspace();
-    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let workspace = workspace();
+    let daemon = Daemon::start(&workspace).await;
     let send = |method: reqwest::Method, path: &str| {
-        let request = client().request(method, daemon.url(path));
+        let request = daemon.client.request(method, daemon.url(path));
         async move {
             let response = request.send().await.expect("an answer, not a dropped connection");
             let status = response.status().as_u16();
@@ -486,8 +476,13 @@ async fn bad_input_gets_a_json_error_and_the_daemon_keeps_serving() {
         assert_error(&format!("{method} {path}"), &answer, status);
     }
     // A ping body over 10 KB, and a request line no client would send.
-    let response =
-        client().post(daemon.url("/ping/pinged")).body(vec![b'x'; 20_000]).send().await.expect("request");
+    let response = daemon
+        .client
+        .post(daemon.url("/ping/pinged"))
+        .body(vec![b'x'; 20_000])
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status(), 413);
     let response = raw(
         daemon.addr,
@@ -496,17 +491,17 @@ async fn bad_input_gets_a_json_error_and_the_daemon_keeps_serving() {
     .expect("raw");
     assert!((400..500).contains(&response.status), "{response:?}");
     // Still alive and well.
-    assert_eq!(client().get(daemon.url("/healthz")).send().await.expect("healthz").status(), 200);
+    assert_eq!(daemon.client.get(daemon.url("/healthz")).send().await.expect("healthz").status(), 200);
     assert!(!daemon.stderr().contains("panicked"), "{}", daemon.stderr());
 }
 
 #[tokio::test]
 async fn metrics_route_lists_every_spec_metric() {
-    let dir = workspace();
-    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let workspace = workspace();
+    let daemon = Daemon::start(&workspace).await;
     ping(&daemon, "/ping/pinged").await;
-    let text = eventually("pinged healthy in /metrics", || async {
-        let response = client().get(daemon.url("/metrics")).send().await.expect("metrics");
+    let text = wait_for(DEADLINE, "pinged healthy in /metrics", async || {
+        let response = daemon.client.get(daemon.url("/metrics")).send().await.expect("metrics");
         let content_type = response.headers()["content-type"].to_str().expect("ascii").to_string();
         assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
         let text = response.text().await.expect("text");
@@ -541,8 +536,10 @@ async fn metrics_route_lists_every_spec_metric() {
     assert!(!text.contains("vault"), "a protected entity has series:\n{text}");
 }
 
-fn run_events(workspace: &Path, args: &[&str]) -> Vec<Value> {
-    let out = mc(workspace).arg("events").arg("--json").args(args).output().expect("run");
+fn run_events(workspace: &Workspace, args: &[&str]) -> Vec<Value> {
+    let mut command = workspace.cli();
+    command.arg("events").arg("--json").args(args);
+    let out = run_with_timeout(command, DEADLINE);
     assert!(out.status.success(), "events {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -552,12 +549,14 @@ fn run_events(workspace: &Path, args: &[&str]) -> Vec<Value> {
 
 #[test]
 fn events_command_filters_like_the_api_and_follows() {
-    let dir = workspace();
-    let root = dir.path();
+    let root = workspace();
+    let root = &root;
     for args in
         [&["ping", "pinged"][..], &["ping", "pinged", "--fail"], &["ping", "silent"], &["ping", "pinged"]]
     {
-        let out = mc(root).args(args).output().expect("ping");
+        let mut command = root.cli();
+        command.args(args);
+        let out = run_with_timeout(command, DEADLINE);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let all = run_events(root, &[]);
@@ -574,12 +573,15 @@ fn events_command_filters_like_the_api_and_follows() {
     assert!(run_events(root, &["--entity", "integration/vault"]).is_empty());
     assert!(run_events(root, &["--since", "2999-01-01T00:00:00Z"]).is_empty());
     for bad in [&["--entity", "routine"][..], &["--entity", "routine/../x"], &["--since", "yesterday"]] {
-        let out = mc(root).arg("events").args(bad).output().expect("run");
+        let mut command = root.cli();
+        command.arg("events").args(bad);
+        let out = run_with_timeout(command, DEADLINE);
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
     }
 
     // --follow prints what is written after it started.
-    let mut follower = mc(root)
+    let mut follower = root
+        .cli()
         .args(["events", "--json", "--follow", "--type", "heartbeat.received"])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -595,15 +597,89 @@ fn events_command_filters_like_the_api_and_follows() {
         }
     });
     for _ in 0..4 {
-        let line = lines.recv_timeout(common::DEADLINE).expect("the existing events");
+        let line = lines.recv_timeout(DEADLINE).expect("the existing events");
         assert!(line.contains("heartbeat.received"));
     }
-    let out = mc(root).args(["ping", "silent", "--exit", "3"]).output().expect("ping");
+    let out = root.cli_ping("silent", &["--exit", "3"]);
     assert!(out.status.success());
-    let line = lines.recv_timeout(common::DEADLINE).expect("the new event");
+    let line = lines.recv_timeout(DEADLINE).expect("the new event");
     let event: Value = serde_json::from_str(&line).expect("json");
     assert_eq!(event["entity_id"], "silent");
     assert_eq!(event["data"]["exit_code"], 3);
     let _ = follower.kill();
     let _ = follower.wait();
+}
+
+/// A response read off a raw connection.
+#[derive(Debug)]
+struct RawResponse {
+    status: u16,
+    body: String,
+}
+
+/// Sends `request` as bytes (for requests an HTTP client would refuse to send) and reads the
+/// response until the server closes the connection.
+fn raw(addr: SocketAddr, request: &str) -> std::io::Result<RawResponse> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(15)))?;
+    stream.write_all(request.as_bytes())?;
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Ok(RawResponse { status, body: body.to_string() })
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone, PartialEq)]
+struct SseEvent {
+    id: Option<String>,
+    event: Option<String>,
+    data: String,
+}
+
+/// Reads server-sent events off a streaming response.
+struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseReader {
+    fn new(response: reqwest::Response) -> SseReader {
+        SseReader { response, buffer: String::new() }
+    }
+
+    /// The next event (comments skipped), or `None` when none comes within `wait`.
+    async fn next(&mut self, wait: Duration) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent { id: None, event: None, data: String::new() };
+                let mut any = false;
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        event.id = Some(v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event.event = Some(v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        event.data.push_str(v.trim_start());
+                    } else {
+                        continue;
+                    }
+                    any = true;
+                }
+                if any {
+                    return Some(event);
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk()).await.ok()?;
+            match chunk.expect("stream readable") {
+                Some(bytes) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                None => return None,
+            }
+        }
+    }
 }

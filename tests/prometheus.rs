@@ -6,22 +6,24 @@
 //! These tests fail, never skip, when `prometheus` or `promtool` is missing:
 //! `bash scripts/test.sh` installs the package.
 
-mod common;
+mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, Daemon, eventually, write};
 use serde_json::Value;
+use support::{Daemon, Workspace, http_client, wait_for};
+
+/// How long anything here may take before it counts as a failure.
+const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A routine to ping, one left silent (due every second, so stale within two), and an
 /// integration probed every second on a closed port, so probe metrics have series.
-fn workspace() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    write(
-        dir.path(),
+fn workspace() -> Workspace {
+    let workspace = Workspace::new();
+    workspace.write(
         "desired/things.yaml",
         concat!(
             "kind: Routine\nid: pinged\nevery: 1h\n",
@@ -29,7 +31,7 @@ fn workspace() -> tempfile::TempDir {
             "---\nkind: Integration\nid: closed-port\nevery: 1s\nobserve:\n  tcp:\n    address: 127.0.0.1:1\n    timeout: 1s\n",
         ),
     );
-    dir
+    workspace
 }
 
 /// The path of a Prometheus binary; a test failure when it is not installed.
@@ -58,13 +60,12 @@ fn free_port() -> u16 {
 /// A Prometheus server on a free loopback port with its own storage; killed when dropped.
 struct Prometheus {
     child: Child,
-    address: std::net::SocketAddr,
     base: String,
     log: PathBuf,
 }
 
 impl Prometheus {
-    fn start(dir: &Path, target: std::net::SocketAddr) -> Prometheus {
+    async fn start(dir: &Path, target: std::net::SocketAddr) -> Prometheus {
         let config = dir.join("prometheus.yml");
         let rules = examples().join("alerts.yml");
         std::fs::write(
@@ -77,7 +78,7 @@ impl Prometheus {
             ),
         )
         .expect("config");
-        let address: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("address");
+        let address = format!("127.0.0.1:{}", free_port());
         let log = dir.join("prometheus.log");
         let child = Command::new(tool("prometheus"))
             .arg(format!("--config.file={}", config.display()))
@@ -88,8 +89,8 @@ impl Prometheus {
             .stderr(std::fs::File::create(dir.join("prometheus.err")).expect("log"))
             .spawn()
             .expect("prometheus starts");
-        let mut prometheus = Prometheus { child, address, base: format!("http://{address}"), log };
-        prometheus.wait_ready();
+        let mut prometheus = Prometheus { child, base: format!("http://{address}"), log };
+        prometheus.wait_ready().await;
         prometheus
     }
 
@@ -102,24 +103,25 @@ impl Prometheus {
         )
     }
 
-    fn wait_ready(&mut self) {
+    async fn wait_ready(&mut self) {
         let deadline = Instant::now() + DEADLINE;
+        let client = http_client();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("prometheus exited ({status}):\n{}", self.logs());
             }
-            let request = "GET /-/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-            if common::raw(self.address, request).is_ok_and(|r| r.status == 200) {
+            let ready = client.get(format!("{}/-/ready", self.base)).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
                 return;
             }
             assert!(Instant::now() < deadline, "prometheus never became ready:\n{}", self.logs());
-            std::thread::sleep(Duration::from_millis(100));
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// The instant vector of `query`, as `(labels, value)` pairs.
     async fn query(&self, query: &str) -> Vec<(Value, String)> {
-        let response = reqwest::Client::new()
+        let response = http_client()
             .get(format!("{}/api/v1/query", self.base))
             .query(&[("query", query)])
             .send()
@@ -145,22 +147,21 @@ impl Drop for Prometheus {
 
 #[tokio::test]
 async fn prometheus_scrapes_entity_health() {
-    let dir = workspace();
-    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
-    let response = reqwest::get(daemon.url("/ping/pinged")).await.expect("ping");
-    assert_eq!(response.status(), 200);
+    let workspace = workspace();
+    let daemon = Daemon::start(&workspace).await;
+    assert_eq!(daemon.get("/ping/pinged").await.status, 200);
 
     let storage = tempfile::tempdir().expect("tempdir");
-    let prometheus = Prometheus::start(storage.path(), daemon.addr);
+    let prometheus = Prometheus::start(storage.path(), daemon.addr).await;
     let value_of = |result: &[(Value, String)], id: &str| {
         result.iter().find(|(labels, _)| labels["entity_id"] == id).map(|(_, value)| value.clone())
     };
-    eventually("prometheus to see routine/pinged healthy", || async {
+    wait_for(DEADLINE, "prometheus to see routine/pinged healthy", async || {
         let healthy = prometheus.query(r#"mission_control_entity_health{level="healthy"}"#).await;
         (value_of(&healthy, "pinged").as_deref() == Some("1")).then_some(())
     })
     .await;
-    eventually("prometheus to see routine/silent stale", || async {
+    wait_for(DEADLINE, "prometheus to see routine/silent stale", async || {
         let stale = prometheus.query(r#"mission_control_entity_health{level="stale"}"#).await;
         (value_of(&stale, "silent").as_deref() == Some("1")).then_some(())
     })
@@ -176,9 +177,11 @@ async fn prometheus_scrapes_entity_health() {
     assert_eq!(up.first().map(|(_, v)| v.as_str()), Some("1"), "{up:?}");
 
     // The example alerting rules load and evaluate against the real series.
-    eventually("the example rules evaluated", || async {
+    wait_for(DEADLINE, "the example rules evaluated", async || {
         let body: Value = serde_json::from_str(
-            &reqwest::get(format!("{}/api/v1/rules", prometheus.base))
+            &http_client()
+                .get(format!("{}/api/v1/rules", prometheus.base))
+                .send()
                 .await
                 .expect("rules")
                 .text()
@@ -206,14 +209,14 @@ async fn prometheus_scrapes_entity_health() {
 
 #[tokio::test]
 async fn promtool_finds_nothing_in_the_metrics() {
-    let dir = workspace();
-    let daemon = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let workspace = workspace();
+    let daemon = Daemon::start(&workspace).await;
     for path in ["/ping/pinged/start", "/ping/pinged", "/ping/pinged/3", "/ping/silent/log"] {
-        assert_eq!(reqwest::get(daemon.url(path)).await.expect("ping").status(), 200);
+        assert_eq!(daemon.get(path).await.status, 200, "{path}");
     }
     // Wait until every kind of series is there: probes (histograms too), health, signals.
-    let text = eventually("probe, health and signal series", || async {
-        let text = reqwest::get(daemon.url("/metrics")).await.expect("metrics").text().await.expect("text");
+    let text = wait_for(DEADLINE, "probe, health and signal series", async || {
+        let text = daemon.metrics().await;
         (text.contains("mission_control_probe_duration_seconds_bucket{")
             && text.contains("mission_control_probes_total{")
             && text.contains("mission_control_reconcile_duration_seconds_count")

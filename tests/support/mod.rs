@@ -446,15 +446,21 @@ impl Daemon {
     /// from its first stdout line and waits for `/readyz`. Panics (failing the test) when any
     /// step does not happen in time.
     pub async fn start(workspace: &Workspace) -> Daemon {
-        Daemon::start_with_env(workspace, &[]).await
+        Daemon::start_with(workspace, "127.0.0.1:0", &[]).await
     }
 
     /// [`Daemon::start`] with extra environment variables for the daemon process (credentials
     /// as `MC_CRED_<NAME>`, `RUST_LOG`).
     pub async fn start_with_env(workspace: &Workspace, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with(workspace, "127.0.0.1:0", env).await
+    }
+
+    /// [`Daemon::start_with_env`] listening on `listen` (`0.0.0.0:0` to test a non-loopback
+    /// daemon; the client still connects through loopback).
+    pub async fn start_with(workspace: &Workspace, listen: &str, env: &[(&str, &str)]) -> Daemon {
         let mut command = workspace.cli();
         command
-            .args(["run", "--listen", "127.0.0.1:0"])
+            .args(["run", "--listen", listen])
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -478,7 +484,10 @@ impl Daemon {
             stderr_all,
         };
         match addr {
-            Ok(addr) => {
+            Ok(mut addr) => {
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
                 daemon.addr = addr;
                 daemon.base = format!("http://{addr}");
             }
