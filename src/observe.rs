@@ -225,23 +225,15 @@ fn apply_file(state: &mut EntityState, observation: Observation) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{EntityKey, Kind, Meta};
+    use crate::config::{EntityKey, Kind};
 
     fn routine() -> Entity {
-        let config = crate::config::load(
-            &{
-                let dir = std::env::temp_dir().join(format!("mc-observe-{}", std::process::id()));
-                std::fs::create_dir_all(dir.join("desired")).expect("mkdir");
-                std::fs::write(dir.join("desired/r.yaml"), "kind: Routine\nid: r\nevery: 1m\n")
-                    .expect("write");
-                dir
-            },
-            Utc::now(),
-        )
-        .expect("config");
-        let entity = config.entity(&EntityKey::new(Kind::Routine, "r")).expect("entity").as_ref().clone();
-        let _: &Meta = &entity.meta;
-        entity
+        // Each test its own workspace: tests run in parallel threads of one process.
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("desired")).expect("mkdir");
+        std::fs::write(dir.path().join("desired/r.yaml"), "kind: Routine\nid: r\nevery: 1m\n").expect("write");
+        let config = crate::config::load(dir.path(), Utc::now()).expect("config");
+        config.entity(&EntityKey::new(Kind::Routine, "r")).expect("entity").as_ref().clone()
     }
 
     fn at(s: i64) -> DateTime<Utc> {
