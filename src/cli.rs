@@ -328,8 +328,8 @@ fn events(
     let filter = EventFilter { since, kinds: types, entity, ..EventFilter::default() };
     // With --since, the first `limit` after it; without, the newest `limit` (like tail).
     let found = match (since, limit) {
-        (Some(_), Some(n)) => crate::web::api::head_events(&state_dir, &filter, n, visible)?,
-        (None, Some(n)) => crate::web::api::tail_events(&state_dir, &filter, n, u64::MAX, visible)?,
+        (Some(_), Some(n)) => crate::events::head_events(&state_dir, &filter, n, visible)?,
+        (None, Some(n)) => crate::events::tail_events(&state_dir, &filter, n, u64::MAX, visible)?,
         (_, None) => read_events(&state_dir, &filter)?.into_iter().filter(|e| visible(e)).collect(),
     };
     let print = |event: &Event| -> std::io::Result<()> {

@@ -231,7 +231,8 @@ mod tests {
         // Each test its own workspace: tests run in parallel threads of one process.
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("desired")).expect("mkdir");
-        std::fs::write(dir.path().join("desired/r.yaml"), "kind: Routine\nid: r\nevery: 1m\n").expect("write");
+        std::fs::write(dir.path().join("desired/r.yaml"), "kind: Routine\nid: r\nevery: 1m\n")
+            .expect("write");
         let config = crate::config::load(dir.path(), Utc::now()).expect("config");
         config.entity(&EntityKey::new(Kind::Routine, "r")).expect("entity").as_ref().clone()
     }

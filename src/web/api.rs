@@ -7,8 +7,6 @@
 //! absent, and their events (written before they became protected, say) are dropped by the
 //! current configuration.
 
-use std::path::Path;
-
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path as UrlPath, Query, State};
@@ -20,7 +18,7 @@ use serde_json::Value;
 
 use super::{ApiError, AppState};
 use crate::config::{Config, EntityKey, Kind, valid_id};
-use crate::events::{Event, EventFilter, EventLogError, read_events};
+use crate::events::{Event, EventFilter, EventLogError, head_events, tail_events};
 
 /// Events shown with an entity.
 const ENTITY_EVENTS: usize = 50;
@@ -135,60 +133,6 @@ pub fn hidden(config: &Config, event: &Event) -> bool {
         .filter(|k| k.is_entity())
         .and_then(|k| config.entity(&EntityKey::new(k, event.entity_id.clone())))
         .is_some_and(|e| e.inert)
-}
-
-/// The newest `n` events matching `filter` (its `limit` ignored) and `keep`, oldest first.
-///
-/// `hint` is a seq at or near the end of the log (live state's `last_event_seq`; `u64::MAX`
-/// when unknown): windows of growing size are read back from it, so asking for the last few
-/// events of a long log does not parse all of it.
-pub fn tail_events(
-    state_dir: &Path,
-    filter: &EventFilter,
-    n: usize,
-    hint: u64,
-    keep: impl Fn(&Event) -> bool,
-) -> Result<Vec<Event>, EventLogError> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    let floor = filter.since_seq.unwrap_or(0);
-    let mut window = (n as u64).saturating_mul(4).max(256);
-    loop {
-        let lower = hint.saturating_sub(window).max(floor);
-        let read = EventFilter { since_seq: Some(lower), limit: None, ..filter.clone() };
-        let mut found = read_events(state_dir, &read)?;
-        found.retain(|e| keep(e));
-        if found.len() >= n || lower == floor {
-            found.drain(..found.len().saturating_sub(n));
-            return Ok(found);
-        }
-        window = window.saturating_mul(4);
-    }
-}
-
-/// The oldest `n` events after `filter`'s cursor matching `filter` and `keep`, oldest first:
-/// pages through the log so events dropped by `keep` do not shorten the answer.
-pub fn head_events(
-    state_dir: &Path,
-    filter: &EventFilter,
-    n: usize,
-    keep: impl Fn(&Event) -> bool,
-) -> Result<Vec<Event>, EventLogError> {
-    let mut out = Vec::new();
-    let mut cursor = filter.since_seq;
-    while out.len() < n {
-        let want = n - out.len();
-        let page =
-            read_events(state_dir, &EventFilter { since_seq: cursor, limit: Some(want), ..filter.clone() })?;
-        let full = page.len() == want;
-        cursor = page.last().map(|e| e.seq).or(cursor);
-        out.extend(page.into_iter().filter(|e| keep(e)));
-        if !full {
-            break;
-        }
-    }
-    Ok(out)
 }
 
 /// The seq the published live state covers: where [`tail_events`] starts looking.
