@@ -417,6 +417,11 @@ impl Reconciler {
                 info!(trigger = why, entities = config.entities.len(), "configuration reloaded");
                 self.engine.workspace_revision = git_head(&self.shared.workspace);
                 self.engine.set_config(config.clone(), now);
+                // Probes resolve credentials with the settings of the configuration they run under.
+                match ProbeContext::new(&config) {
+                    Ok(cx) => self.probe_cx = Arc::new(cx),
+                    Err(e) => warn!(error = %e, "keeping the previous probe context"),
+                }
                 if let Ok(mut shared) = self.shared.config.write() {
                     *shared = config.clone();
                 }
