@@ -663,9 +663,7 @@ async fn reload_on_sighup(inputs: mpsc::Sender<Input>) {
 /// File watches: the configuration (debounced, plus a polling backstop) and the event log
 /// (so pings written by CLI processes reach the reconciler). Dropping it stops them.
 struct Watchers {
-    _config: Option<
-        notify_debouncer_full::Debouncer<notify::RecommendedWatcher, notify_debouncer_full::RecommendedCache>,
-    >,
+    _config: Option<notify::RecommendedWatcher>,
     _log: Option<notify::RecommendedWatcher>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -684,9 +682,16 @@ impl Watchers {
         writer: EventWriter,
     ) -> Watchers {
         let mut tasks = Vec::new();
-        let config_watch = watch_config(workspace, config.settings.reload_debounce, inputs.clone())
-            .map_err(|e| warn!(error = %e, "cannot watch the configuration; relying on polling and SIGHUP"))
-            .ok();
+        let config_watch = match watch_config(workspace, config.settings.reload_debounce, inputs.clone()) {
+            Ok((watcher, task)) => {
+                tasks.push(task);
+                Some(watcher)
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot watch the configuration; relying on polling and SIGHUP");
+                None
+            }
+        };
 
         // The polling backstop: a fingerprint of every configuration file's size and mtime.
         let (root, period) = (workspace.to_path_buf(), config.settings.reload_poll_interval);
@@ -748,49 +753,54 @@ fn is_config_path(workspace: &Path, path: &Path) -> bool {
     }
 }
 
+/// Watches the configuration and asks for a reload once changes have been quiet for
+/// `debounce`. The debounce is a timer in the runtime rather than a debouncer thread, because
+/// such a thread wakes several times a second forever, and an idle daemon must not.
 fn watch_config(
     workspace: &Path,
     debounce: Duration,
     inputs: mpsc::Sender<Input>,
-) -> Result<
-    notify_debouncer_full::Debouncer<notify::RecommendedWatcher, notify_debouncer_full::RecommendedCache>,
-    notify::Error,
-> {
+) -> Result<(notify::RecommendedWatcher, tokio::task::JoinHandle<()>), notify::Error> {
+    use notify::event::ModifyKind;
+    use notify::{EventKind, Watcher};
     let root = workspace.canonicalize().unwrap_or_else(|_| workspace.to_path_buf());
     let filter_root = root.clone();
-    let mut debouncer = notify_debouncer_full::new_debouncer(
-        debounce,
-        None,
-        move |result: notify_debouncer_full::DebounceEventResult| {
-            let Ok(events) = result else { return };
-            use notify::EventKind;
-            use notify::event::ModifyKind;
-            // Only changes count: reading the files during a reload raises access events,
-            // which would otherwise trigger the next reload, forever.
-            let changes = events.iter().filter(|e| {
-                matches!(
-                    e.kind,
-                    EventKind::Create(_)
-                        | EventKind::Remove(_)
-                        | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any)
-                )
-            });
-            if let Some(path) = changes.flat_map(|e| e.paths.iter()).find(|p| is_config_path(&filter_root, p))
-            {
-                tracing::debug!(path = %path.display(), "configuration file changed");
-                let _ = inputs.try_send(Input::Reload("watch"));
-            }
-        },
-    )?;
+    let changed = Arc::new(Notify::new());
+    let signal = changed.clone();
+    let mut watcher = notify::recommended_watcher(move |result: notify::Result<notify::Event>| {
+        let Ok(event) = result else { return };
+        // Only changes count: reading the files during a reload raises access events, which
+        // would otherwise trigger the next reload, forever.
+        let change = matches!(
+            event.kind,
+            EventKind::Create(_)
+                | EventKind::Remove(_)
+                | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any)
+        );
+        if change && let Some(path) = event.paths.iter().find(|p| is_config_path(&filter_root, p)) {
+            tracing::debug!(path = %path.display(), "configuration file changed");
+            signal.notify_one();
+        }
+    })?;
     // The root only for the settings file (not recursively: target/ and state/ are busy).
-    debouncer.watch(&root, notify::RecursiveMode::NonRecursive)?;
+    watcher.watch(&root, notify::RecursiveMode::NonRecursive)?;
     for folder in ["desired", "rules"] {
         let dir = root.join(folder);
         if dir.is_dir() {
-            debouncer.watch(&dir, notify::RecursiveMode::Recursive)?;
+            watcher.watch(&dir, notify::RecursiveMode::Recursive)?;
         }
     }
-    Ok(debouncer)
+    let task = tokio::spawn(async move {
+        loop {
+            changed.notified().await;
+            // Wait until the editor is done: `debounce` without a further change.
+            while tokio::time::timeout(debounce, changed.notified()).await.is_ok() {}
+            if inputs.send(Input::Reload("watch")).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok((watcher, task))
 }
 
 /// Size and modification time of every configuration file, to notice changes by polling.
