@@ -313,27 +313,27 @@ impl Reconciler {
                 outgoing.extend(self.alerting.evaluate(&self.engine, None));
                 self.dirty = true;
             }
-            self.emit(outgoing);
+            self.emit(outgoing).await;
             self.publish(false);
             self.shared.metrics.reconcile_duration.observe(pass.elapsed().as_secs_f64());
         }
-        // Final state: evaluate, store what that produced, write the snapshot.
-        let mut outgoing = self.engine.evaluate_all(Utc::now());
+        // Final state: fold every acknowledged event (the broadcast's rest, then the log),
+        // evaluate, store what that produced, and only then write the snapshot.
+        let mut outgoing = Vec::new();
+        while let Ok(event) = subscription.try_recv() {
+            self.fold(&event, &mut outgoing);
+        }
+        self.replay(&mut outgoing);
+        outgoing.extend(self.engine.evaluate_all(Utc::now()));
         outgoing.extend(self.alerting.evaluate(&self.engine, None));
         if !outgoing.is_empty() {
-            let events = std::mem::take(&mut outgoing);
-            match self.shared.writer.append_many(events).await {
+            match self.shared.writer.append_many(outgoing).await {
                 Ok(stored) => stored.iter().for_each(|e| {
                     self.engine.apply_event(e);
                 }),
                 Err(e) => warn!(error = %e, "cannot store final events"),
             }
         }
-        // Everything acknowledged is in the log; fold what the broadcast still holds.
-        while let Ok(event) = subscription.try_recv() {
-            self.engine.apply_event(&event);
-        }
-        self.replay(&mut outgoing);
         self.publish(true);
     }
 
@@ -353,7 +353,26 @@ impl Reconciler {
         [wake, probe, publish, write, alert].into_iter().flatten().min()
     }
 
+    /// Folds an event of the broadcast, first reading from the log any events before it that
+    /// the broadcast did not carry (written by other processes while nobody caught up).
     fn fold(&mut self, event: &crate::events::Event, outgoing: &mut Vec<NewEvent>) {
+        let last = self.engine.last_seq();
+        if event.seq <= last {
+            return;
+        }
+        if event.seq > last + 1 {
+            let filter = EventFilter { since_seq: Some(last), ..EventFilter::default() };
+            match read_events(&self.shared.workspace.join("state"), &filter) {
+                Ok(missed) => {
+                    missed.iter().filter(|e| e.seq < event.seq).for_each(|e| self.fold_one(e, outgoing))
+                }
+                Err(e) => warn!(error = %e, "cannot read events missed by the broadcast"),
+            }
+        }
+        self.fold_one(event, outgoing);
+    }
+
+    fn fold_one(&mut self, event: &crate::events::Event, outgoing: &mut Vec<NewEvent>) {
         self.shared.metrics.events_total.with_label_values(&[&event.kind]).inc();
         if event.kind == "heartbeat.received" {
             self.shared.metrics.heartbeats_total.with_label_values(&[&event.status]).inc();
@@ -371,7 +390,7 @@ impl Reconciler {
     fn replay(&mut self, outgoing: &mut Vec<NewEvent>) {
         let filter = EventFilter { since_seq: Some(self.engine.last_seq()), ..EventFilter::default() };
         match read_events(&self.shared.workspace.join("state"), &filter) {
-            Ok(events) => events.iter().for_each(|e| self.fold(e, outgoing)),
+            Ok(events) => events.iter().for_each(|e| self.fold_one(e, outgoing)),
             Err(e) => warn!(error = %e, "cannot re-read the event log"),
         }
     }
@@ -507,17 +526,16 @@ impl Reconciler {
         }
     }
 
-    fn emit(&mut self, outgoing: Vec<NewEvent>) {
+    /// Stores the reconciler's events, in order, before the state that follows from them is
+    /// published or written: a crash can lose a snapshot, never the transition behind it.
+    async fn emit(&mut self, outgoing: Vec<NewEvent>) {
         if outgoing.is_empty() {
             return;
         }
         self.dirty = true;
-        let writer = self.shared.writer.clone();
-        tokio::spawn(async move {
-            if let Err(e) = writer.append_many(outgoing).await {
-                warn!(error = %e, "cannot append events");
-            }
-        });
+        if let Err(e) = self.shared.writer.append_many(outgoing).await {
+            warn!(error = %e, "cannot append events");
+        }
     }
 
     /// Publishes live state for the API and metrics, and writes the snapshot file, each at

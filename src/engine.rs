@@ -313,6 +313,7 @@ fn record(state: &mut EntityState, verdict: Verdict, now: DateTime<Utc>) -> Opti
     if !changed {
         return None;
     }
+    state.previous_health = Some(from);
     state.health = verdict.level;
     state.since = Some(now);
     let level = |l: Level| crate::metrics::level_name(l);

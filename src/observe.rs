@@ -69,6 +69,7 @@ pub fn fresh(entity: &Entity, now: DateTime<Utc>) -> EntityState {
         message: "no signal yet".to_string(),
         rule: None,
         since: Some(now),
+        previous_health: None,
         last_checked: None,
         last_signal: None,
         evidence: None,

@@ -140,6 +140,9 @@ pub struct EntityState {
     pub rule: Option<String>,
     /// When the level last changed.
     pub since: Option<DateTime<Utc>>,
+    /// The level before the last change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_health: Option<Level>,
     pub last_checked: Option<DateTime<Utc>>,
     /// The last observation of any kind (ping, probe, report).
     pub last_signal: Option<DateTime<Utc>>,

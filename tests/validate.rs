@@ -169,3 +169,29 @@ fn protected_entities_may_only_be_referenced_by_projects() {
         "{stderr}"
     );
 }
+
+/// Regression: a duration of 300000 years passed validation and overflowed the daemon's
+/// timestamp arithmetic; periods of 0s made probes and retries spin.
+#[test]
+fn durations_are_bounded_and_periods_cannot_spin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "desired/a.yaml",
+        concat!(
+            "kind: Routine\nid: forever\nevery: 1h\nmax_runtime: 300000y\n",
+            "---\nkind: Routine\nid: spin\nevery: 1h\nobserve: {command: {run: [\"true\"], every: 0s}}\n",
+        ),
+    );
+    write(dir.path(), "rules/r.yaml", "kind: Receiver\nid: r\nlog: {}\nretry: {initial: 0s}\n");
+    let out = mc(dir.path()).arg("validate").output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .contains("desired/a.yaml:4:14: duration \"300000y\" for `max_runtime` is longer than 10 years"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("desired/a.yaml:9:43: `every` must be at least 1s"), "command every 0s: {stderr}");
+    assert!(stderr.contains("rules/r.yaml:4:18: `retry.initial` must be at least 100ms"), "{stderr}");
+}

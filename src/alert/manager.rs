@@ -215,7 +215,7 @@ fn step(
             active_since: since,
             firing_since: None,
             level: state.health,
-            previous_level: Level::Healthy,
+            previous_level: state.previous_health.unwrap_or(Level::Healthy),
             reason: state.reason.clone(),
             message: state.message.clone(),
             notified: BTreeMap::new(),
@@ -244,7 +244,10 @@ fn step(
         if pending_for < rule.for_ {
             return;
         }
-        alert.firing_since = Some(now);
+        // Derived, not `now`: a book rebuilt after a crash computes the same start, and so
+        // the same notification ids, as the one that was lost.
+        alert.firing_since =
+            Some(alert.active_since + chrono::Duration::from_std(rule.for_).unwrap_or_default());
         out.changed = true;
         out.events.push(
             NewEvent::new(

@@ -70,8 +70,7 @@ impl Outbox {
             notification: notification.clone(),
             attempts: 0,
             next_attempt_at: notification.created_at,
-            give_up_at: notification.created_at
-                + chrono::Duration::from_std(give_up_after).unwrap_or_default(),
+            give_up_at: later(notification.created_at, give_up_after),
             last_error: None,
         };
         self.write(&entry)?;
@@ -120,7 +119,20 @@ pub fn backoff(receiver: &Receiver, attempts: u32, retry_after: Option<Duration>
     let exponent = attempts.saturating_sub(1).min(30);
     let base = receiver.retry_initial.saturating_mul(1u32 << exponent.min(20)).min(receiver.retry_max);
     let jittered = base.mul_f64(1.0 + 0.2 * jitter.clamp(-1.0, 1.0));
-    retry_after.map_or(jittered, |r| r.max(jittered.min(receiver.retry_max)))
+    // A receiver's own wait is honoured, but never beyond a day: the value comes from the
+    // network and must not push a retry past any sensible horizon (or overflow a timestamp).
+    retry_after.map_or(jittered, |r| r.min(MAX_RETRY_AFTER).max(jittered.min(receiver.retry_max)))
+}
+
+/// The longest `retry_after` a receiver can impose.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// `at + wait`, saturating far in the future instead of overflowing.
+fn later(at: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(wait)
+        .ok()
+        .and_then(|w| at.checked_add_signed(w))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// A cheap jitter source in [-1, 1]; delivery timing needs spread, not unpredictability.
@@ -165,12 +177,13 @@ pub fn spawn(
     let handle = Delivery { queue, wake: wake.clone() };
     let (done_tx, mut done_rx) =
         mpsc::unbounded_channel::<(Entry, Result<(), String>, Option<Duration>, bool)>();
+    // Per receiver, oldest first. Loaded before the caller can queue anything new, so an
+    // entry is never both loaded from disk and received from the channel.
+    let mut queues: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    for entry in outbox.load() {
+        enqueue(&mut queues, entry);
+    }
     tokio::spawn(async move {
-        // Per receiver, oldest first.
-        let mut queues: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
-        for entry in outbox.load() {
-            queues.entry(entry.notification.receiver.clone()).or_default().push(entry);
-        }
         let mut busy: HashSet<String> = HashSet::new();
         loop {
             let now = Utc::now();
@@ -184,11 +197,22 @@ pub fn spawn(
                     continue;
                 }
                 let Some(receiver) = current.receivers.iter().find(|r| &r.id == receiver_id).cloned() else {
-                    // The receiver was removed from the configuration: nobody to tell.
-                    entries.remove(0);
-                    outbox.remove(&head.notification.notification_id);
-                    record_outcome(&writer, &metrics, &head, Some("the receiver is no longer configured"))
+                    // The receiver is not in the configuration now. A reload may bring it back
+                    // (an editor that rewrites a file, a checkout), so wait for it until the
+                    // notification would be given up anyway.
+                    if head.give_up_at <= now {
+                        entries.remove(0);
+                        outbox.remove(&head.notification.notification_id);
+                        record_outcome(
+                            &writer,
+                            &metrics,
+                            &head,
+                            Some("the receiver is no longer configured"),
+                        )
                         .await;
+                    } else if let Some(first) = entries.first_mut() {
+                        first.next_attempt_at = later(now, Duration::from_secs(30)).min(first.give_up_at);
+                    }
                     continue;
                 };
                 busy.insert(receiver_id.clone());
@@ -218,9 +242,9 @@ pub fn spawn(
             };
             tokio::select! {
                 Some(entry) = incoming.recv() => {
-                    queues.entry(entry.notification.receiver.clone()).or_default().push(entry);
+                    enqueue(&mut queues, entry);
                     while let Ok(entry) = incoming.try_recv() {
-                        queues.entry(entry.notification.receiver.clone()).or_default().push(entry);
+                        enqueue(&mut queues, entry);
                     }
                 }
                 Some((entry, result, retry_after, permanent)) = done_rx.recv() => {
@@ -270,7 +294,7 @@ async fn settle(
     entry.last_error = Some(error.clone());
     let wait =
         receiver.map_or(Duration::from_secs(60), |r| backoff(r, entry.attempts, retry_after, jitter()));
-    entry.next_attempt_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+    entry.next_attempt_at = later(now, wait);
     if permanent || entry.next_attempt_at > entry.give_up_at {
         outbox.remove(&entry.notification.notification_id);
         record_outcome(writer, metrics, &entry, Some(&error)).await;
@@ -322,6 +346,14 @@ pub async fn deliver_once(
         {
             blocked.insert(receiver_id);
         }
+    }
+}
+
+/// Adds an entry to its receiver's queue unless that notification is already queued.
+fn enqueue(queues: &mut BTreeMap<String, Vec<Entry>>, entry: Entry) {
+    let queue = queues.entry(entry.notification.receiver.clone()).or_default();
+    if !queue.iter().any(|e| e.notification.notification_id == entry.notification.notification_id) {
+        queue.push(entry);
     }
 }
 

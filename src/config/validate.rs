@@ -38,6 +38,12 @@ macro_rules! common {
 const SUBAGENT_ROLES: [&str; 6] = ["Backend", "Frontend", "Infra", "QA", "Research", "Backoffice"];
 const MAX_SILENCE: Duration = Duration::from_secs(30 * 24 * 3600);
 const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+/// The longest duration any key accepts: far beyond any real schedule, and small enough that
+/// adding it to a timestamp can never overflow.
+const MAX_DURATION: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+/// Periods that drive repeated work (probes, retries) are at least this long, so a typo
+/// cannot make the daemon spin.
+const MIN_PERIOD: Duration = Duration::from_secs(1);
 
 /// A parsed document and the file it came from.
 struct Parsed {
@@ -119,6 +125,10 @@ impl Cx<'_> {
 
     fn duration(&mut self, path: &str, key: &str, at: &At<String>) -> Option<Duration> {
         match humantime::parse_duration(at.value.trim()) {
+            Ok(d) if d > MAX_DURATION => {
+                self.error(path, at, format!("duration {:?} for `{key}` is longer than 10 years", at.value));
+                None
+            }
             Ok(d) => Some(d),
             Err(e) => {
                 self.error(
@@ -364,7 +374,7 @@ fn settings(cx: &mut Cx, raw: Option<&raw::Settings>) -> Settings {
         write_token,
         ping_key,
         reload_debounce,
-        reload_poll_interval: reload_poll_interval.max(Duration::from_secs(1)),
+        reload_poll_interval: reload_poll_interval.max(MIN_PERIOD),
         openclaw_home,
         openclaw_enabled: openclaw.enabled.unwrap_or(true),
         humans: raw.humans.clone(),
@@ -815,7 +825,7 @@ fn routine(cx: &mut Cx, path: &str, d: &raw::Routine, default_tz: Tz) -> Option<
         (Some(cron), None) => Schedule::Cron { cron: cx.cron(path, "schedule", cron)?, tz: timezone },
         (None, Some(every)) => {
             let period = cx.duration(path, "every", every)?;
-            if period < Duration::from_secs(1) {
+            if period < MIN_PERIOD {
                 cx.error(path, every, "`every` must be at least 1s");
                 return None;
             }
@@ -878,6 +888,11 @@ fn probe(cx: &mut Cx, path: &str, at: &At<raw::Observe>, kind: Kind) -> Option<P
         }
         let timeout = cx.duration_or(path, "timeout", c.timeout.as_ref(), Duration::from_secs(30));
         let every = cx.duration_or(path, "every", c.every.as_ref(), Duration::from_secs(60));
+        if every < MIN_PERIOD
+            && let Some(at) = &c.every
+        {
+            cx.error(path, at, "`every` must be at least 1s");
+        }
         return Some(Probe::Command(CommandProbe { run: c.run.value.clone(), timeout, every }));
     }
     if let Some(h) = &o.http {
@@ -984,7 +999,7 @@ fn integration(cx: &mut Cx, path: &str, d: &raw::Integration) -> Integration {
     let boundary = d.boundary.unwrap_or_default();
     let observe = d.observe.as_ref().and_then(|at| probe(cx, path, at, Kind::Integration));
     let every = cx.duration_or(path, "every", d.every.as_ref(), Duration::from_secs(60));
-    if every < Duration::from_secs(1)
+    if every < MIN_PERIOD
         && let Some(at) = &d.every
     {
         cx.error(path, at, "`every` must be at least 1s");
@@ -1313,11 +1328,20 @@ fn receiver(cx: &mut Cx, path: &str, d: &raw::Receiver) -> Option<Receiver> {
         ReceiverTarget::Log
     };
     let retry = d.retry.clone().unwrap_or_default();
+    let retry_initial = cx.duration_or(path, "initial", retry.initial.as_ref(), Duration::from_secs(1));
+    let retry_max = cx.duration_or(path, "max", retry.max.as_ref(), Duration::from_secs(300));
+    for (key, value, at) in [("initial", retry_initial, &retry.initial), ("max", retry_max, &retry.max)] {
+        if value < Duration::from_millis(100)
+            && let Some(at) = at
+        {
+            cx.error(path, at, format!("`retry.{key}` must be at least 100ms"));
+        }
+    }
     Some(Receiver {
         id: d.id.value.clone(),
         target,
-        retry_initial: cx.duration_or(path, "initial", retry.initial.as_ref(), Duration::from_secs(1)),
-        retry_max: cx.duration_or(path, "max", retry.max.as_ref(), Duration::from_secs(300)),
+        retry_initial,
+        retry_max: retry_max.max(retry_initial),
         give_up_after: cx.duration_or(
             path,
             "give_up_after",
