@@ -57,7 +57,8 @@ impl Shared {
 
 /// Messages to the reconciler.
 pub enum Input {
-    ProbeResult(EntityKey, Observation),
+    /// A probe's result, stamped with the configuration generation it ran under.
+    ProbeResult(EntityKey, Option<Observation>, u64),
     /// A ping that was not written to the log (`events.record_pings: false`).
     Ping(EntityKey, Ping),
     Reload(&'static str),
@@ -166,6 +167,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         engine,
         shared: shared.clone(),
         probe_cx,
+        generation: 0,
         probes: HashMap::new(),
         in_flight: HashSet::new(),
         semaphore: Arc::new(Semaphore::new(config.settings.probe_concurrency)),
@@ -192,6 +194,8 @@ struct Reconciler {
     engine: Engine,
     shared: Arc<Shared>,
     probe_cx: Arc<ProbeContext>,
+    /// Counts accepted reloads; probe results carry the one they started under.
+    generation: u64,
     /// Pulled probes: what, how often, when next.
     probes: HashMap<EntityKey, (Probe, Duration, Instant)>,
     in_flight: HashSet<EntityKey>,
@@ -397,8 +401,11 @@ impl Reconciler {
 
     async fn handle(&mut self, input: Input, outgoing: &mut Vec<NewEvent>) {
         match input {
-            Input::ProbeResult(key, observation) => {
+            Input::ProbeResult(key, observation, generation) => {
                 self.in_flight.remove(&key);
+                // A result of a probe started under an older configuration says nothing about
+                // the entity as it is defined now (its URL may have been fixed meanwhile).
+                let Some(observation) = observation.filter(|_| generation == self.generation) else { return };
                 self.record_probe(&key, &observation);
                 outgoing.extend(self.engine.apply_probe(&key, observation));
                 outgoing.extend(self.engine.evaluate(&key, Utc::now()));
@@ -436,6 +443,7 @@ impl Reconciler {
                 info!(trigger = why, entities = config.entities.len(), "configuration reloaded");
                 self.engine.workspace_revision = git_head(&self.shared.workspace);
                 self.engine.set_config(config.clone(), now);
+                self.generation += 1;
                 // Probes resolve credentials with the settings of the configuration they run under.
                 match ProbeContext::new(&config) {
                     Ok(cx) => self.probe_cx = Arc::new(cx),
@@ -504,11 +512,11 @@ impl Reconciler {
             self.in_flight.insert(key);
             let (cx, semaphore, inputs) =
                 (self.probe_cx.clone(), self.semaphore.clone(), self.shared.inputs.clone());
+            let generation = self.generation;
             tokio::spawn(async move {
                 let _permit = semaphore.acquire_owned().await;
-                if let Some(observation) = probe::run(&probe, &cx).await {
-                    let _ = inputs.send(Input::ProbeResult(key2, observation)).await;
-                }
+                let observation = probe::run(&probe, &cx).await;
+                let _ = inputs.send(Input::ProbeResult(key2, observation, generation)).await;
             });
         }
         let now_wall: DateTime<Utc> = Utc::now();

@@ -192,6 +192,9 @@ fn durations_are_bounded_and_periods_cannot_spin() {
             .contains("desired/a.yaml:4:14: duration \"300000y\" for `max_runtime` is longer than 10 years"),
         "{stderr}"
     );
-    assert!(stderr.contains("desired/a.yaml:9:43: `every` must be at least 1s"), "command every 0s: {stderr}");
+    assert!(
+        stderr.contains("desired/a.yaml:9:43: `every` must be at least 1s"),
+        "command every 0s: {stderr}"
+    );
     assert!(stderr.contains("rules/r.yaml:4:18: `retry.initial` must be at least 100ms"), "{stderr}");
 }
