@@ -12,7 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::condition::{Value, render_template};
 use crate::config::{Config, DesiredState, Entity, Level, OutputContract, Spec};
-use crate::schedule::{self, Expectation, Schedule};
+use crate::schedule::{self, Expectation};
 use crate::state::{EntityState, Observation};
 
 /// The decision about one entity.
@@ -273,21 +273,8 @@ pub fn next_wakeup(entity: &Entity, state: &EntityState, now: DateTime<Utc>) -> 
         candidates.push(e.deadline + tick);
         if e.overdue {
             // Count the next missed run when its own deadline passes.
-            let grace = match &entity.spec {
-                Spec::Routine(r) => r.grace,
-                Spec::Output(o) => o.grace,
-                _ => Duration::ZERO,
-            };
-            let schedule: Option<&Schedule> = match &entity.spec {
-                Spec::Routine(r) => Some(&r.schedule),
-                Spec::Output(o) => match &o.contract {
-                    OutputContract::Due(s) => Some(s),
-                    OutputContract::MaxAge(_) => None,
-                },
-                _ => None,
-            };
-            if let Some(next) = schedule.and_then(|s| s.next_after(now))
-                && let Ok(grace) = chrono::Duration::from_std(grace)
+            if let Some(next) = entity.schedule().and_then(|s| s.next_after(now))
+                && let Ok(grace) = chrono::Duration::from_std(entity.grace().unwrap_or_default())
             {
                 candidates.push(next + grace + tick);
             }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::cli::Outcome;
-use crate::config::{self, Config, EntityKey, Level, OutputContract, Spec};
+use crate::config::{self, Config, EntityKey, Level};
 use crate::engine::Engine;
 use crate::events::{EventFilter, read_events};
 use crate::health;
@@ -134,11 +134,7 @@ pub fn plan(workspace: &Path, hours: u32) -> anyhow::Result<Outcome> {
     let mut due: Vec<(DateTime<Utc>, String, String)> = Vec::new();
     for e in config.visible_entities().filter(|e| health::is_judged(e)) {
         let Some(s) = engine.state(&e.key) else { continue };
-        let grace = match &e.spec {
-            Spec::Routine(r) => r.grace,
-            Spec::Output(o) => o.grace,
-            _ => continue,
-        };
+        let Some(grace) = e.grace() else { continue };
         let grace = chrono::Duration::from_std(grace).unwrap_or_default();
         if let (Some(expected), Some(deadline)) = (s.expected_at, s.deadline)
             && deadline >= now
@@ -147,16 +143,7 @@ pub fn plan(workspace: &Path, hours: u32) -> anyhow::Result<Outcome> {
         }
         // Fixed periods run from the last signal, so only the next run is known; cron fire
         // times are known ahead.
-        let schedule = match &e.spec {
-            Spec::Routine(r) if matches!(r.schedule, crate::schedule::Schedule::Cron { .. }) => {
-                Some(&r.schedule)
-            }
-            Spec::Output(o) => match &o.contract {
-                OutputContract::Due(s) => Some(s),
-                OutputContract::MaxAge(_) => None,
-            },
-            _ => None,
-        };
+        let schedule = e.schedule().filter(|s| matches!(s, crate::schedule::Schedule::Cron { .. }));
         if let Some(schedule) = schedule {
             let from = s.expected_at.unwrap_or(now).max(now);
             for fire in schedule.fires_between(from, until, 10) {

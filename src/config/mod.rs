@@ -307,6 +307,24 @@ impl Entity {
     pub fn display_name(&self) -> &str {
         self.meta.name.as_deref().unwrap_or(&self.key.id)
     }
+
+    /// The schedule of expected runs: a routine's, or an output's `due`.
+    pub fn schedule(&self) -> Option<&Schedule> {
+        match &self.spec {
+            Spec::Routine(r) => Some(&r.schedule),
+            Spec::Output(Output { contract: OutputContract::Due(s), .. }) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// How long after an expected signal it may still come (routines and outputs).
+    pub fn grace(&self) -> Option<Duration> {
+        match &self.spec {
+            Spec::Routine(r) => Some(r.grace),
+            Spec::Output(o) => Some(o.grace),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
