@@ -136,6 +136,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
+/// Prints every load error on stderr, redacted, then how many and what followed from them.
+pub fn print_load_errors(errors: &config::LoadErrors, consequence: &str) -> anyhow::Result<Outcome> {
+    let mut stderr = std::io::stderr().lock();
+    for error in &errors.0 {
+        writeln!(stderr, "{}", crate::redact::redact(&error.to_string()))?;
+    }
+    writeln!(stderr, "{} error(s); {consequence}", errors.0.len())?;
+    Ok(Outcome::Problem)
+}
+
 fn check_workspace(workspace: &std::path::Path) -> anyhow::Result<()> {
     anyhow::ensure!(workspace.is_dir(), "workspace {} is not a folder", workspace.display());
     Ok(())
@@ -158,14 +168,7 @@ fn validate(workspace: &std::path::Path) -> anyhow::Result<Outcome> {
             );
             Ok(Outcome::Ok)
         }
-        Err(errors) => {
-            let mut stderr = std::io::stderr().lock();
-            for error in &errors.0 {
-                writeln!(stderr, "{}", crate::redact::redact(&error.to_string()))?;
-            }
-            writeln!(stderr, "{} error(s); the configuration was not accepted", errors.0.len())?;
-            Ok(Outcome::Problem)
-        }
+        Err(errors) => print_load_errors(&errors, "the configuration was not accepted"),
     }
 }
 
@@ -198,12 +201,7 @@ fn run_daemon(workspace: PathBuf, listen: Option<String>, once: bool) -> anyhow:
     match runtime.block_on(crate::daemon::run(options, shutdown_signal())) {
         Ok(()) => Ok(Outcome::Ok),
         Err(crate::daemon::StartError::Config(errors)) => {
-            let mut stderr = std::io::stderr().lock();
-            for error in &errors.0 {
-                writeln!(stderr, "{}", crate::redact::redact(&error.to_string()))?;
-            }
-            writeln!(stderr, "{} error(s); the daemon did not start", errors.0.len())?;
-            Ok(Outcome::Problem)
+            print_load_errors(&errors, "the daemon did not start")
         }
         Err(other) => Err(other.into()),
     }

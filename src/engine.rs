@@ -168,8 +168,8 @@ impl Engine {
     /// Re-evaluates every entity; returns the transitions as events.
     pub fn evaluate_all(&mut self, now: DateTime<Utc>) -> Vec<NewEvent> {
         let keys: Vec<EntityKey> = self.states.keys().cloned().collect();
-        let mut events: Vec<NewEvent> = keys.iter().filter_map(|k| self.evaluate(k, now)).collect();
-        events.extend(self.update_inhibition());
+        let events = keys.iter().filter_map(|k| self.evaluate(k, now)).collect();
+        self.update_inhibition();
         events
     }
 
@@ -206,7 +206,7 @@ impl Engine {
     }
 
     /// Marks entities whose dependencies are stale or failed: their alerts are held back.
-    fn update_inhibition(&mut self) -> Vec<NewEvent> {
+    fn update_inhibition(&mut self) {
         let unhealthy: BTreeSet<String> = self
             .states
             .iter()
@@ -216,7 +216,6 @@ impl Engine {
         for state in self.states.values_mut() {
             state.inhibited = state.depends_on.iter().any(|d| unhealthy.contains(d));
         }
-        Vec::new()
     }
 
     /// The earliest wakeup of any entity.

@@ -1,14 +1,13 @@
 //! `plan` and `why`: answers computed from the live state and the log, the same way the
 //! daemon computes them, whether or not the daemon runs.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::cli::Outcome;
+use crate::cli::{Outcome, print_load_errors};
 use crate::config::{self, Config, EntityKey, Level};
 use crate::engine::Engine;
 use crate::events::{EventFilter, read_events};
@@ -36,15 +35,6 @@ pub fn current_engine(
     Ok(Ok(engine))
 }
 
-fn print_load_errors(errors: &config::LoadErrors) -> anyhow::Result<Outcome> {
-    let mut stderr = std::io::stderr().lock();
-    for e in &errors.0 {
-        writeln!(stderr, "{}", crate::redact::redact(&e.to_string()))?;
-    }
-    writeln!(stderr, "{} error(s); run `mission-control validate`", errors.0.len())?;
-    Ok(Outcome::Problem)
-}
-
 fn local(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z").to_string()
 }
@@ -53,7 +43,7 @@ pub fn why(workspace: &Path, entity: &str) -> anyhow::Result<Outcome> {
     let now = Utc::now();
     let engine = match current_engine(workspace, now)? {
         Ok(engine) => engine,
-        Err(errors) => return print_load_errors(&errors),
+        Err(errors) => return print_load_errors(&errors, "run `mission-control validate`"),
     };
     let config = engine.config().clone();
     let Some(key) = EntityKey::parse(entity) else {
@@ -126,7 +116,7 @@ pub fn plan(workspace: &Path, hours: u32) -> anyhow::Result<Outcome> {
     let now = Utc::now();
     let engine = match current_engine(workspace, now)? {
         Ok(engine) => engine,
-        Err(errors) => return print_load_errors(&errors),
+        Err(errors) => return print_load_errors(&errors, "run `mission-control validate`"),
     };
     let config = engine.config().clone();
     let tz = config.settings.timezone;
