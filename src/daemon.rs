@@ -551,14 +551,13 @@ impl Reconciler {
     fn publish(&mut self, force: bool) {
         let now = Instant::now();
         let publish_due = self.dirty && (force || self.published_at.is_none_or(|t| now >= t + PUBLISH_EVERY));
+        // The redacted state published now, reused when the file is due in the same pass.
+        let mut published: Option<serde_json::Value> = None;
         if publish_due || force {
-            let wall = Utc::now();
-            let mut live = self.engine.snapshot(wall);
-            live.alerts.firing = alerts::firing(&self.alerting.book);
+            let live = self.live_state();
             self.shared.metrics.alerts_firing.set(live.alerts.firing.len() as i64);
             self.update_metrics(&live);
-            let mut value = serde_json::to_value(&live).unwrap_or_default();
-            crate::redact::redact_json(&mut value);
+            let value = redacted(&live);
             let bytes = serde_json::to_vec(&value).unwrap_or_default();
             if let Ok(mut shared) = self.shared.live.write() {
                 *shared = Arc::new(bytes);
@@ -566,17 +565,24 @@ impl Reconciler {
             self.dirty = false;
             self.published_at = Some(now);
             self.file_dirty = true;
+            published = Some(value);
         }
         let write_due = self.file_dirty && (force || self.written_at.is_none_or(|t| now >= t + WRITE_EVERY));
         if write_due {
-            let mut live = self.engine.snapshot(Utc::now());
-            live.alerts.firing = alerts::firing(&self.alerting.book);
-            if let Err(e) = write_snapshot(&self.snapshot_path, &live) {
+            let value = published.unwrap_or_else(|| redacted(&self.live_state()));
+            if let Err(e) = write_value(&self.snapshot_path, &value) {
                 warn!(error = %e, path = %self.snapshot_path.display(), "cannot write live state");
             }
             self.file_dirty = false;
             self.written_at = Some(now);
         }
+    }
+
+    /// The engine's snapshot with the firing alerts.
+    fn live_state(&self) -> LiveState {
+        let mut live = self.engine.snapshot(Utc::now());
+        live.alerts.firing = alerts::firing(&self.alerting.book);
+        live
     }
 
     fn update_metrics(&mut self, live: &LiveState) {
@@ -615,11 +621,20 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+/// Live state as it may leave the process: through the redactor.
+fn redacted(live: &LiveState) -> serde_json::Value {
+    let mut value = serde_json::to_value(live).unwrap_or_default();
+    crate::redact::redact_json(&mut value);
+    value
+}
+
 /// Writes the snapshot through the redactor, atomically.
 fn write_snapshot(path: &Path, live: &LiveState) -> std::io::Result<()> {
-    let mut value = serde_json::to_value(live).map_err(std::io::Error::other)?;
-    crate::redact::redact_json(&mut value);
-    let mut bytes = serde_json::to_vec_pretty(&value).map_err(std::io::Error::other)?;
+    write_value(path, &redacted(live))
+}
+
+fn write_value(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
     state::write_atomic(path, &bytes)
 }
