@@ -78,6 +78,16 @@ impl<'a> FileLock<'a> {
     }
 }
 
+/// Replaces [`super::SEQ_PLACEHOLDER`] in a new event's id with its own seq: ids of things
+/// created by events (inbox items, tasks) are unique across every writing process because seq is.
+fn with_seq(id: String, seq: u64) -> String {
+    if id.contains(super::SEQ_PLACEHOLDER) {
+        id.replace(super::SEQ_PLACEHOLDER, &seq.to_string())
+    } else {
+        id
+    }
+}
+
 impl Drop for FileLock<'_> {
     fn drop(&mut self) {
         // Closing the descriptor would release it too; an unlock failure leaves nothing to do.
@@ -176,7 +186,7 @@ impl EventLog {
                 kind: new.kind,
                 source: new.source,
                 entity_type: new.entity_type,
-                entity_id: new.entity_id,
+                entity_id: with_seq(new.entity_id, seq),
                 status: new.status,
                 message: new.message,
                 data: new.data,

@@ -113,6 +113,17 @@ fn batch_gets_consecutive_seqs_and_reads_back_equal() {
 }
 
 #[test]
+fn seq_placeholder_in_an_id_becomes_the_events_seq() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(dir.path());
+    log.append(vec![ping("x")]).expect("append");
+    let stored = log.append(vec![ping("t{seq}"), ping("plain"), ping("t{seq}")]).expect("append");
+    let ids: Vec<&str> = stored.iter().map(|e| e.entity_id.as_str()).collect();
+    assert_eq!(ids, ["t2", "plain", "t4"]);
+    assert_eq!(all(&log)[1..], stored[..]);
+}
+
+#[test]
 fn explicit_timestamp_is_kept_to_the_millisecond() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = open(dir.path());
