@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::config;
-use crate::observe::PingKind;
+use mission_control::config;
+use mission_control::observe::PingKind;
 
 #[derive(Debug, Parser)]
 #[command(name = "mission-control", version, about = "Keeps watch over a personal AI-agent operation")]
@@ -126,8 +126,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             };
             ping(&cli.workspace, &id, kind, rid.as_deref(), message.as_deref())
         }
-        Command::Plan { hours } => crate::report::plan(&cli.workspace, hours),
-        Command::Why { entity } => crate::report::why(&cli.workspace, &entity),
+        Command::Plan { hours } => answer(mission_control::report::plan(&cli.workspace, hours)?),
+        Command::Why { entity } => answer(mission_control::report::why(&cli.workspace, &entity)?),
         Command::Events { since, types, entity, limit, follow, json } => {
             events(&cli.workspace, since.as_deref(), types, entity.as_deref(), limit, follow, json)
         }
@@ -136,11 +136,27 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
+/// Prints a report's answer: its text on stdout, or what kept it from being given on stderr.
+fn answer(answer: mission_control::report::Answer) -> anyhow::Result<Outcome> {
+    use mission_control::report::Answer;
+    match answer {
+        Answer::Text(text) => {
+            print!("{}", mission_control::redact::redact(&text));
+            Ok(Outcome::Ok)
+        }
+        Answer::Invalid(errors) => print_load_errors(&errors, "run `mission-control validate`"),
+        Answer::Problem(problem) => {
+            eprintln!("error: {}", mission_control::redact::redact(&problem));
+            Ok(Outcome::Problem)
+        }
+    }
+}
+
 /// Prints every load error on stderr, redacted, then how many and what followed from them.
-pub fn print_load_errors(errors: &config::LoadErrors, consequence: &str) -> anyhow::Result<Outcome> {
+fn print_load_errors(errors: &config::LoadErrors, consequence: &str) -> anyhow::Result<Outcome> {
     let mut stderr = std::io::stderr().lock();
     for error in &errors.0 {
-        writeln!(stderr, "{}", crate::redact::redact(&error.to_string()))?;
+        writeln!(stderr, "{}", mission_control::redact::redact(&error.to_string()))?;
     }
     writeln!(stderr, "{} error(s); {consequence}", errors.0.len())?;
     Ok(Outcome::Problem)
@@ -166,6 +182,7 @@ fn validate(workspace: &std::path::Path) -> anyhow::Result<Outcome> {
                 config.silences.len(),
                 if config.builtin_rules { " (built-in default rules)" } else { "" }
             );
+            print!("{}", mission_control::report::effective_health_rules(&config));
             Ok(Outcome::Ok)
         }
         Err(errors) => print_load_errors(&errors, "the configuration was not accepted"),
@@ -173,14 +190,14 @@ fn validate(workspace: &std::path::Path) -> anyhow::Result<Outcome> {
 }
 
 fn schema(workspace: &std::path::Path, write: bool) -> anyhow::Result<Outcome> {
-    let schemas = crate::schema::all();
+    let schemas = mission_control::schema::all();
     if write {
         check_workspace(workspace)?;
         let dir = workspace.join("schemas");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         for (name, value) in &schemas {
             let path = dir.join(name);
-            std::fs::write(&path, crate::schema::render(value))
+            std::fs::write(&path, mission_control::schema::render(value))
                 .with_context(|| format!("writing {}", path.display()))?;
             println!("wrote {}", path.display());
         }
@@ -197,10 +214,10 @@ fn run_daemon(workspace: PathBuf, listen: Option<String>, once: bool) -> anyhow:
     init_tracing();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    let options = crate::daemon::Options { workspace, listen, once };
-    match runtime.block_on(crate::daemon::run(options, shutdown_signal())) {
+    let options = mission_control::daemon::Options { workspace, listen, once };
+    match runtime.block_on(mission_control::daemon::run(options, shutdown_signal())) {
         Ok(()) => Ok(Outcome::Ok),
-        Err(crate::daemon::StartError::Config(errors)) => {
+        Err(mission_control::daemon::StartError::Config(errors)) => {
             print_load_errors(&errors, "the daemon did not start")
         }
         Err(other) => Err(other.into()),
@@ -249,7 +266,7 @@ fn ping(
     // A ping must not be lost to a configuration being edited: with an invalid configuration
     // the ping is still recorded for a well-formed id, with a warning.
     let (key, settings) = match config::load(workspace, chrono::Utc::now()) {
-        Ok(config) => match crate::engine::Engine::ping_target(&config, id) {
+        Ok(config) => match mission_control::engine::Engine::ping_target(&config, id) {
             Some(key) => (key, config.settings.clone()),
             None => {
                 eprintln!("error: no routine or integration named {id:?}");
@@ -265,44 +282,12 @@ fn ping(
             (config::EntityKey::new(config::Kind::Routine, id), config::default_settings(workspace))
         }
     };
-    let body = axum::body::Bytes::from(message.unwrap_or_default().to_string());
-    let event = crate::web::heartbeat_event(&key, kind, rid, &body, "cli");
-    let log = crate::events::open_workspace_log(workspace, &settings)?;
+    let body = message.unwrap_or_default().as_bytes();
+    let received = mission_control::web::Received::new(kind, rid, body);
+    let event = mission_control::web::heartbeat_event(&key, &received, "cli");
+    let log = mission_control::events::open_workspace_log(workspace, &settings)?;
     log.append(vec![event])?;
     Ok(Outcome::Ok)
-}
-
-/// Parses `--since`: a duration ago (`90m`) or an RFC 3339 time.
-pub fn parse_since(
-    text: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(time.with_timezone(&chrono::Utc));
-    }
-    humantime::parse_duration(text)
-        .ok()
-        .and_then(|d| chrono::Duration::from_std(d).ok())
-        .map(|d| now - d)
-        .ok_or_else(|| {
-            format!(
-                "--since takes a duration such as 1h or a time such as 2026-11-25T07:00:00Z, not {text:?}"
-            )
-        })
-}
-
-/// Parses an event's entity as `kind/id` (`routine/daily-status`, `workspace/config`): a
-/// lower-case kind and an id of the usual pattern. Any kind is accepted, since events also
-/// name things that are not desired entities.
-pub fn parse_entity(text: &str) -> Result<(String, String), String> {
-    let bad = || format!("expected kind/id such as routine/daily-status, not {text:?}");
-    let (kind, id) = text.split_once('/').ok_or_else(bad)?;
-    let kind_ok =
-        !kind.is_empty() && kind.len() <= 32 && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
-    if !kind_ok || !config::valid_id(id) {
-        return Err(bad());
-    }
-    Ok((kind.to_string(), id.to_string()))
 }
 
 fn events(
@@ -314,20 +299,27 @@ fn events(
     follow: bool,
     json: bool,
 ) -> anyhow::Result<Outcome> {
-    use crate::events::{Event, EventFilter, read_events};
+    use mission_control::events::{Event, EventFilter, read_events};
     check_workspace(workspace)?;
-    let since = since.map(|s| parse_since(s, chrono::Utc::now())).transpose().map_err(anyhow::Error::msg)?;
-    let entity = entity.map(parse_entity).transpose().map_err(|e| anyhow::anyhow!("--entity: {e}"))?;
+    let since = since
+        .map(|s| mission_control::events::parse_since(s, chrono::Utc::now()))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+    let entity = entity
+        .map(mission_control::events::parse_entity)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--entity: {e}"))?;
     let state_dir = workspace.join("state");
     // Protected entities that are not activated never appear, whatever the log holds.
     let config = config::load(workspace, chrono::Utc::now()).ok();
     let tz = config.as_ref().map_or(chrono_tz::UTC, |c| c.settings.timezone);
-    let visible = |event: &Event| config.as_ref().is_none_or(|c| !crate::web::api::hidden(c, event));
+    let visible =
+        |event: &Event| config.as_ref().is_none_or(|c| !mission_control::web::api::hidden(c, event));
     let filter = EventFilter { since, kinds: types, entity, ..EventFilter::default() };
     // With --since, the first `limit` after it; without, the newest `limit` (like tail).
     let found = match (since, limit) {
-        (Some(_), Some(n)) => crate::events::head_events(&state_dir, &filter, n, visible)?,
-        (None, Some(n)) => crate::events::tail_events(&state_dir, &filter, n, u64::MAX, visible)?,
+        (Some(_), Some(n)) => mission_control::events::head_events(&state_dir, &filter, n, visible)?,
+        (None, Some(n)) => mission_control::events::tail_events(&state_dir, &filter, n, u64::MAX, visible)?,
         (_, None) => read_events(&state_dir, &filter)?.into_iter().filter(|e| visible(e)).collect(),
     };
     let print = |event: &Event| -> std::io::Result<()> {
@@ -345,7 +337,7 @@ fn events(
                 event.message
             )
         };
-        writeln!(out, "{}", crate::redact::redact(&line))
+        writeln!(out, "{}", mission_control::redact::redact(&line))
     };
     // A reader that goes away (`| head`) ends the command quietly, as with other tools.
     let quiet = |result: std::io::Result<()>| match result {
@@ -362,8 +354,11 @@ fn events(
     if follow {
         // Follow after the last event shown, or from the end of the log when none was.
         if last == 0 {
-            last = crate::events::EventLog::open(&state_dir, crate::events::LogOptions::default())?
-                .last_seq()?;
+            last = mission_control::events::EventLog::open(
+                &state_dir,
+                mission_control::events::LogOptions::default(),
+            )?
+            .last_seq()?;
         }
         let mut filter = filter;
         loop {

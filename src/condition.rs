@@ -95,7 +95,7 @@ fn write_value(f: &mut fmt::Formatter<'_>, value: &Value, depth: usize) -> fmt::
         Value::Null => f.write_str("null"),
         Value::Bool(b) => write!(f, "{b}"),
         Value::Number(n) => write!(f, "{n}"),
-        Value::Duration(d) => write!(f, "{}", humantime::format_duration(*d)),
+        Value::Duration(d) => f.write_str(&crate::duration::human(*d)),
         Value::String(s) => write_quoted(f, s),
         Value::List(_) if depth >= MAX_VALUE_DEPTH => f.write_str("[...]"),
         Value::List(items) => {
@@ -1305,7 +1305,9 @@ mod tests {
             (Value::Number(12.0), "12"),
             (Value::Number(-1.5), "-1.5"),
             (Value::Duration(ms(900_000)), "15m"),
-            (Value::Duration(ms(5_400_500)), "1h 30m 500ms"),
+            (Value::Duration(ms(5_400_500)), "1h 30m"),
+            (Value::Duration(ms(3)), "3ms"),
+            (Value::Duration(ms(250_000)), "4m 10s"),
             (Value::String("a \"q\"\\\n".into()), "\"a \\\"q\\\"\\\\\\n\""),
             (
                 Value::List(vec![Value::Number(1.0), Value::String("a".into()), Value::List(vec![])]),

@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
+use tokio::sync::{Notify, Semaphore, broadcast, mpsc, watch};
 use tracing::{info, warn};
 
 use crate::alert::deliver::DeliveryContext;
@@ -47,6 +47,9 @@ pub struct Shared {
     pub writer: EventWriter,
     pub metrics: Arc<Metrics>,
     pub inputs: mpsc::Sender<Input>,
+    /// The last event seq folded into the published live state: a reader that must see its
+    /// own write waits on it (`?min_seq=`).
+    pub published_seq: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -145,6 +148,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         writer: writer.clone(),
         metrics: metrics.clone(),
         inputs: inputs.clone(),
+        published_seq: watch::channel(0).0,
     });
 
     startup.extend(engine.evaluate_all(now));
@@ -383,11 +387,9 @@ impl Reconciler {
         }
         if let Some(key) = self.engine.apply_event(event) {
             outgoing.extend(self.engine.evaluate(&key, Utc::now()));
-            self.dirty = true;
-        } else {
-            // The snapshot records the last seq it covers.
-            self.file_dirty = true;
         }
+        // Published state records the last seq it covers, which readers may wait for.
+        self.dirty = true;
     }
 
     /// Re-reads the log after the last folded seq (after a lagging broadcast).
@@ -562,6 +564,7 @@ impl Reconciler {
             if let Ok(mut shared) = self.shared.live.write() {
                 *shared = Arc::new(bytes);
             }
+            self.shared.published_seq.send_replace(live.summary.last_event_seq);
             self.dirty = false;
             self.published_at = Some(now);
             self.file_dirty = true;

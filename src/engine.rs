@@ -357,7 +357,7 @@ fn mismatches(entity: &Entity, s: &EntityState) -> Vec<Mismatch> {
             OutputContract::Due(_) => {
                 format!("a file newer than {}", s.expected_at.map(|t| t.to_rfc3339()).unwrap_or_default())
             }
-            OutputContract::MaxAge(age) => format!("younger than {}", humantime::format_duration(*age)),
+            OutputContract::MaxAge(age) => format!("younger than {}", crate::duration::human(*age)),
         };
         out.push(Mismatch {
             entity: key,
@@ -376,7 +376,7 @@ fn describe_schedule(entity: &Entity) -> Option<String> {
         Spec::Routine(r) => Some(crate::config::describe_schedule(&r.schedule)),
         Spec::Output(o) => Some(match &o.contract {
             OutputContract::Due(s) => format!("due {}", crate::config::describe_schedule(s)),
-            OutputContract::MaxAge(a) => format!("max age {}", humantime::format_duration(*a)),
+            OutputContract::MaxAge(a) => format!("max age {}", crate::duration::human(*a)),
         }),
         _ => None,
     }

@@ -231,22 +231,50 @@ fn decide(
                 evidence,
             }
         }
-        None if state.last_signal.is_none() => Verdict {
-            level: Level::Unknown,
-            reason: "NeverObserved".to_string(),
-            message: "no signal yet".to_string(),
-            rule: None,
-            evidence: None,
-        },
-        None => Verdict {
-            level: Level::Healthy,
-            reason: "Healthy".to_string(),
-            message: healthy_message(state),
-            rule: None,
-            evidence: state.last.clone(),
-        },
+        None => fallback(entity, state),
     };
     Explanation { verdict, traces, expectation: f.expectation }
+}
+
+/// The level when no rule holds (SPEC section 5): `unknown` until something is observed,
+/// `healthy` only while the latest observation succeeded, and `warning` (`Degraded`) when it
+/// failed, so a failure below a threshold never reads as healthy.
+fn fallback(entity: &Entity, state: &EntityState) -> Verdict {
+    let verdict = |level: Level, reason: &str, message: String| Verdict {
+        level,
+        reason: reason.to_string(),
+        message,
+        rule: None,
+        evidence: state.last.clone(),
+    };
+    let Some(last) = &state.last else {
+        return match state.running_since {
+            Some(since) => verdict(
+                Level::Unknown,
+                "Running",
+                format!("a run started {}; no finish yet", since.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            ),
+            None if state.last_signal.is_some() => verdict(
+                Level::Unknown,
+                "NoOutcome",
+                "signals came, but none yet that says whether it works".to_string(),
+            ),
+            None => verdict(Level::Unknown, "NeverObserved", "no signal yet".to_string()),
+        };
+    };
+    if last.ok != Some(false) {
+        return verdict(Level::Healthy, "Healthy", healthy_message(state));
+    }
+    let error = last.error.as_deref().unwrap_or("the observation failed");
+    let message = match &entity.spec {
+        Spec::Integration(i) => format!(
+            "{} of {} failed probes: {error}",
+            state.consecutive_failures.min(u64::from(i.failure_threshold)),
+            i.failure_threshold
+        ),
+        _ => format!("the latest observation failed: {error}"),
+    };
+    verdict(Level::Warning, "Degraded", message)
 }
 
 fn healthy_message(state: &EntityState) -> String {
@@ -419,8 +447,8 @@ mod tests {
         let i = entity(&c, Kind::Integration, "i");
         let mut s = fresh(i, at(0));
         let steps: [(bool, f64, Level, &str); 7] = [
-            (false, 0.1, Level::Healthy, "Healthy"),
-            (false, 0.1, Level::Healthy, "Healthy"),
+            (false, 0.1, Level::Warning, "Degraded"),
+            (false, 0.1, Level::Warning, "Degraded"),
             (false, 0.1, Level::Failed, "ProbeFailing"),
             (true, 0.1, Level::Failed, "ProbeFailing"),
             (true, 0.1, Level::Healthy, "Healthy"),
@@ -431,6 +459,44 @@ mod tests {
             apply_probe(i, &mut s, probe(ok, n as i64, latency));
             let v = evaluate(&c, i, &s, at(n as i64));
             assert_eq!((v.level, v.reason.as_str()), (level, reason), "step {n}");
+            if n == 0 {
+                assert_eq!(v.message, "1 of 3 failed probes: status 500 not in 200-399");
+                assert_eq!(v.evidence.and_then(|e| e.status), Some(500));
+            }
+        }
+    }
+
+    #[test]
+    fn without_rules_a_failure_is_degraded_never_healthy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("desired")).expect("mkdir");
+        std::fs::write(dir.path().join("mission-control.yaml"), "health: {defaults: false}\n")
+            .expect("write");
+        std::fs::write(
+            dir.path().join("desired/x.yaml"),
+            "kind: Routine\nid: r\nevery: 1h\n---\nkind: Integration\nid: i\nobserve: {tcp: {address: \"127.0.0.1:1\"}}\n",
+        )
+        .expect("write");
+        let c = crate::config::load(dir.path(), at(0)).unwrap_or_else(|e| panic!("{:?}", e.0));
+        assert!(c.health_rules.is_empty());
+        let r = entity(&c, Kind::Routine, "r");
+        let mut s = fresh(r, at(0));
+        assert_eq!(evaluate(&c, r, &s, at(1)).reason, "NeverObserved");
+        apply_ping(r, &mut s, &ping(PingKind::Start, 2));
+        assert_eq!(evaluate(&c, r, &s, at(3)).reason, "Running");
+        assert_eq!(evaluate(&c, r, &s, at(3)).level, Level::Unknown);
+        apply_ping(r, &mut s, &ping(PingKind::Exit(3), 4));
+        let v = evaluate(&c, r, &s, at(5));
+        assert_eq!((v.level, v.reason.as_str()), (Level::Warning, "Degraded"));
+        assert_eq!(v.message, "the latest observation failed: exit status 3");
+        // No deadline rule: a routine that never pings again stays where it is.
+        apply_ping(r, &mut s, &ping(PingKind::Success, 6));
+        assert_eq!(evaluate(&c, r, &s, at(100_000)).level, Level::Healthy);
+        let i = entity(&c, Kind::Integration, "i");
+        let mut s = fresh(i, at(0));
+        for n in 0..5 {
+            apply_probe(i, &mut s, probe(false, n, 0.1));
+            assert_eq!(evaluate(&c, i, &s, at(n)).level, Level::Warning, "probe {n}");
         }
     }
 
@@ -487,6 +553,8 @@ mod tests {
         let mut s = fresh(a, at(0));
         assert_eq!(evaluate(&c, a, &s, at(10_000)).level, Level::Unknown);
         s.last_signal = Some(at(0));
+        assert_eq!(evaluate(&c, a, &s, at(1)).reason, "NoOutcome", "a signal that says nothing of success");
+        s.last = Some(Observation { kind: "report".into(), ok: Some(true), ..probe(true, 0, 0.0) });
         assert_eq!(evaluate(&c, a, &s, at(600)).level, Level::Healthy);
         assert_eq!(evaluate(&c, a, &s, at(601)).reason, "AgentSilent");
         let p = entity(&c, Kind::Routine, "p");

@@ -2,8 +2,9 @@
 //!
 //! The owner declares desired state as YAML (`desired/`, `rules/`); this crate loads and
 //! validates it, observes what really happens, judges every entity's health, and reports.
-//! The binary in `main.rs` only parses arguments and picks exit codes; everything else is here
-//! so tests and benchmarks can call it.
+//! The binary (`main.rs` and its command line, `cli.rs`) parses arguments, prints and picks
+//! exit codes; everything else is here so tests and benchmarks can call it, and nothing here
+//! depends on the command line.
 //!
 //! # Layout
 //! - [`config`]: raw documents, loading and validation (every error, with its place).
@@ -11,6 +12,7 @@
 //! - [`schedule`]: cron in time zones and fixed periods; expected runs and deadlines.
 //! - [`events`]: the append-only JSONL event log shared by the daemon and CLI processes.
 //! - [`state`]: the live-state snapshot and its atomic writer.
+//! - [`duration`]: durations as people write them.
 //! - [`redact`]: the one redactor every output passes through, and the literal-secret scan.
 //! - [`schema`]: JSON Schemas generated from the types above.
 //! - [`observe`]: observations (pings, probe results) folded into an entity's state.
@@ -20,13 +22,12 @@
 //! - [`alert`]: notifications and their delivery to receivers (webhook, Telegram, ...).
 //! - [`daemon`]: the long-running process; [`web`]: its HTTP surface; [`metrics`].
 //! - [`report`]: `plan` and `why`.
-//! - [`cli`]: the command line.
 
 pub mod alert;
-pub mod cli;
 pub mod condition;
 pub mod config;
 pub mod credentials;
+pub mod duration;
 pub mod daemon;
 pub mod engine;
 pub mod events;

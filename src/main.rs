@@ -5,9 +5,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod cli;
+
 fn main() -> ExitCode {
-    let cli = mission_control::cli::Cli::parse();
-    match mission_control::cli::run(cli) {
+    let cli = cli::Cli::parse();
+    match cli::run(cli) {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(error) => {
             let message = format!("{error:#}");

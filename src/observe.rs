@@ -160,10 +160,11 @@ pub fn apply_ping(entity: &Entity, state: &mut EntityState, ping: &Ping) {
         }
     };
     observation.ok = Some(ok);
-    // A finish ends the run it belongs to: the one with its rid, or any run when either side
-    // has none (Healthchecks pairs the same way).
+    // A finish ends the run it belongs to: the one with its rid (compared without case, as
+    // rids are usually UUIDs), or any run when either side has none. A failure ends the open
+    // run whatever its rid (Healthchecks pairs the same way).
     let pairs = match (&state.running_rid, &ping.rid) {
-        (Some(running), Some(finished)) => running == finished,
+        (Some(running), Some(finished)) => !ok || running.eq_ignore_ascii_case(finished),
         _ => true,
     };
     if pairs && state.running_since.is_some_and(|since| since <= ping.at) {
@@ -258,6 +259,24 @@ mod tests {
         assert_eq!(s.running_since, None);
         assert_eq!(s.last.as_ref().and_then(|l| l.latency_seconds), Some(20.0));
         assert_eq!(s.last_run, Some(at(30)));
+    }
+
+    #[test]
+    fn rids_compare_without_case_and_a_failure_ends_any_run() {
+        let r = routine();
+        let mut s = fresh(&r, at(0));
+        apply_ping(&r, &mut s, &ping(PingKind::Start, 10, Some("3F2504E0-4F89")));
+        apply_ping(&r, &mut s, &ping(PingKind::Success, 20, Some("3f2504e0-4f89")));
+        assert_eq!(s.running_since, None, "the same rid in another case ends the run");
+        apply_ping(&r, &mut s, &ping(PingKind::Start, 30, Some("a")));
+        apply_ping(&r, &mut s, &ping(PingKind::Fail, 40, Some("b")));
+        assert_eq!(s.running_since, None, "a failure with another rid ends the open run");
+        apply_ping(&r, &mut s, &ping(PingKind::Start, 50, Some("a")));
+        apply_ping(&r, &mut s, &ping(PingKind::Exit(3), 60, Some("b")));
+        assert_eq!(s.running_since, None, "a non-zero exit with another rid ends the open run");
+        apply_ping(&r, &mut s, &ping(PingKind::Start, 70, Some("a")));
+        apply_ping(&r, &mut s, &ping(PingKind::Exit(0), 80, Some("b")));
+        assert_eq!(s.running_since, Some(at(70)), "a success of another run does not");
     }
 
     #[test]

@@ -7,13 +7,22 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::cli::{Outcome, print_load_errors};
 use crate::config::{self, Config, EntityKey, Level};
 use crate::engine::Engine;
 use crate::events::{EventFilter, read_events};
 use crate::health;
 use crate::metrics::level_name;
 use crate::state;
+
+/// What `plan` and `why` found: text for the owner, or why there is none.
+#[derive(Debug)]
+pub enum Answer {
+    Text(String),
+    /// The configuration does not load.
+    Invalid(config::LoadErrors),
+    /// The question cannot be answered (an unknown entity, say).
+    Problem(String),
+}
 
 /// The engine as the daemon would have it now: snapshot, then every later event, evaluated.
 pub fn current_engine(
@@ -35,26 +44,41 @@ pub fn current_engine(
     Ok(Ok(engine))
 }
 
+/// The health rules in effect and where each comes from (built in, or PATH:LINE), as
+/// `validate`, `plan` and `why` list them.
+pub fn effective_health_rules(config: &Config) -> String {
+    if config.health_rules.is_empty() {
+        let why = if config.settings.health_defaults { "" } else { " (settings health.defaults is false)" };
+        return format!(
+            "health rules in effect: none{why}; an entity is unknown until observed, then healthy \
+             while its latest observation succeeds and warning (Degraded) when it fails\n"
+        );
+    }
+    let mut out = String::from("health rules in effect (the worst level among those that hold decides):\n");
+    for rule in &config.health_rules {
+        out.push_str(&format!("  {:<24} {:<8} {}\n", rule.id, level_name(rule.level), rule.origin));
+    }
+    out
+}
+
 fn local(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z").to_string()
 }
 
-pub fn why(workspace: &Path, entity: &str) -> anyhow::Result<Outcome> {
+pub fn why(workspace: &Path, entity: &str) -> anyhow::Result<Answer> {
     let now = Utc::now();
     let engine = match current_engine(workspace, now)? {
         Ok(engine) => engine,
-        Err(errors) => return print_load_errors(&errors, "run `mission-control validate`"),
+        Err(errors) => return Ok(Answer::Invalid(errors)),
     };
     let config = engine.config().clone();
     let Some(key) = EntityKey::parse(entity) else {
-        eprintln!(
-            "error: {entity:?} is not kind/id (kinds: routine, integration, output, agent, workflow, project)"
-        );
-        return Ok(Outcome::Problem);
+        return Ok(Answer::Problem(format!(
+            "{entity:?} is not kind/id (kinds: routine, integration, output, agent, workflow, project)"
+        )));
     };
     let (Some(e), Some(s)) = (config.entity(&key).filter(|e| !e.inert), engine.state(&key)) else {
-        eprintln!("error: {key} is not defined");
-        return Ok(Outcome::Problem);
+        return Ok(Answer::Problem(format!("{key} is not defined")));
     };
     let tz = config.settings.timezone;
     let explanation = health::explain(&config, e, s, now);
@@ -77,17 +101,21 @@ pub fn why(workspace: &Path, entity: &str) -> anyhow::Result<Outcome> {
     if let Some(since) = s.running_since {
         out.push_str(&format!("  running since: {}\n", local(since, tz)));
     }
-    if explanation.traces.is_empty() {
+    if !health::is_judged(e) {
         out.push_str("rules: none apply (not judged)\n");
+    } else if explanation.traces.is_empty() {
+        out.push_str("rules: no health rule matches this entity\n");
     } else {
         out.push_str("rules (the worst level among those that hold decides):\n");
         for t in &explanation.traces {
             let mark = if t.held { "holds" } else { "no" };
+            let origin = config.health_rules.iter().find(|r| r.id == t.rule).map(|r| r.origin.to_string());
             out.push_str(&format!(
-                "  [{mark:>5}] {} -> {}  when: {}\n",
+                "  [{mark:>5}] {} -> {}  when: {}  ({})\n",
                 t.rule,
                 level_name(t.level),
-                t.condition
+                t.condition,
+                origin.unwrap_or_default()
             ));
             for (path, value) in &t.inputs {
                 out.push_str(&format!("          {path} = {value}\n"));
@@ -108,15 +136,14 @@ pub fn why(workspace: &Path, entity: &str) -> anyhow::Result<Outcome> {
     if s.inhibited {
         out.push_str("alerts: held back, a dependency is stale or failed (UpstreamUnhealthy)\n");
     }
-    print!("{}", crate::redact::redact(&out));
-    Ok(Outcome::Ok)
+    Ok(Answer::Text(out))
 }
 
-pub fn plan(workspace: &Path, hours: u32) -> anyhow::Result<Outcome> {
+pub fn plan(workspace: &Path, hours: u32) -> anyhow::Result<Answer> {
     let now = Utc::now();
     let engine = match current_engine(workspace, now)? {
         Ok(engine) => engine,
-        Err(errors) => return print_load_errors(&errors, "run `mission-control validate`"),
+        Err(errors) => return Ok(Answer::Invalid(errors)),
     };
     let config = engine.config().clone();
     let tz = config.settings.timezone;
@@ -162,8 +189,8 @@ pub fn plan(workspace: &Path, hours: u32) -> anyhow::Result<Outcome> {
     for line in firing {
         out.push_str(&format!("  {line}\n"));
     }
-    print!("{}", crate::redact::redact(&out));
-    Ok(Outcome::Ok)
+    out.push_str(&effective_health_rules(&config));
+    Ok(Answer::Text(out))
 }
 
 /// One line per (alert rule, entity) that matches the entity's current level.

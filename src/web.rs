@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRef, Path as UrlPath, Query, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::extract::{ConnectInfo, FromRef, Path as UrlPath, Query, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde::Deserialize;
@@ -83,6 +83,7 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, stop:
         stop.notified().await;
         closing.send_replace(true);
     };
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         tracing::error!(error = %e, "http server stopped");
     }
@@ -205,7 +206,48 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     response
 }
 
-async fn live_state(State(shared): State<Arc<Shared>>) -> Response {
+/// `?min_seq=N` on the state and entity routes: answer only once the live state has folded
+/// event N (a client passes the `X-Event-Seq` of its own write to read it back).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadQuery {
+    pub min_seq: Option<u64>,
+}
+
+/// How long a read with `min_seq` waits for the live state to fold that event.
+const MIN_SEQ_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits until the published live state covers `min_seq`; a 503 when it does not in time.
+pub async fn wait_for_seq(
+    shared: &Shared,
+    query: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<(), ApiError> {
+    let Ok(Query(query)) = query else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_parameter",
+            "the only parameter is min_seq, the seq of an event (a whole number)",
+        ));
+    };
+    let Some(min_seq) = query.min_seq else { return Ok(()) };
+    let mut published = shared.published_seq.subscribe();
+    match tokio::time::timeout(MIN_SEQ_WAIT, published.wait_for(|seq| *seq >= min_seq)).await {
+        Ok(Ok(_)) => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_yet_folded",
+            format!("the live state has not folded event {min_seq} yet; retry"),
+        )),
+    }
+}
+
+async fn live_state(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(e) = wait_for_seq(&shared, query).await {
+        return e.into_response();
+    }
     let Some(bytes) = published(&shared) else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "live state is not published yet; retry");
     };
@@ -219,15 +261,56 @@ struct PingQuery {
     rid: Option<String>,
 }
 
+/// A ping body past `limits.ping_body_bytes` is still read (and discarded) up to this much,
+/// so a client that sends its whole body before reading the answer receives it; past it the
+/// connection is closed after the answer.
+pub const PING_DRAIN_CAP: usize = 32 * 1024 * 1024;
+/// The longest user agent kept with a ping, as Healthchecks.
+const USER_AGENT_CHARS: usize = 200;
+
 /// `/ping/{id}`, `/ping/{id}/start|fail|log|{0-255}`, and with `api.ping_key` the same under
 /// `/ping/{key}/...`. One wildcard route parses the segments, so a key set by a reload takes
-/// effect without rebuilding the router.
+/// effect without rebuilding the router. Every answer carries the headers of
+/// [`ping_headers`], errors included, as Healthchecks' do.
 async fn ping(
     State(shared): State<Arc<Shared>>,
     rest: Result<UrlPath<String>, axum::extract::rejection::PathRejection>,
     query: Result<Query<PingQuery>, axum::extract::rejection::QueryRejection>,
     request: Request,
 ) -> Response {
+    let limit = shared.config().settings.ping_body_bytes;
+    let mut response = ping_answer(&shared, rest, query, request).await;
+    ping_headers(response.headers_mut(), limit);
+    response
+}
+
+/// What every ping answer says besides its status: the body limit (`Ping-Body-Limit`, which
+/// runitor and other clients read), that anyone may ping from a browser, and that no cache
+/// may keep the answer.
+fn ping_headers(headers: &mut axum::http::HeaderMap, limit: usize) {
+    headers.insert(HeaderName::from_static("ping-body-limit"), HeaderValue::from(limit));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=0, no-cache, no-store, must-revalidate, private"),
+    );
+}
+
+async fn ping_answer(
+    shared: &Shared,
+    rest: Result<UrlPath<String>, axum::extract::rejection::PathRejection>,
+    query: Result<Query<PingQuery>, axum::extract::rejection::QueryRejection>,
+    request: Request,
+) -> Response {
+    if request.method() == Method::OPTIONS {
+        // A browser's preflight: any origin may ping.
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(PING_METHODS));
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("*"));
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        return response;
+    }
     let Ok(UrlPath(rest)) = rest else {
         return error(StatusCode::NOT_FOUND, "not_found", "no routine or integration with that id");
     };
@@ -235,7 +318,10 @@ async fn ping(
         return error(StatusCode::BAD_REQUEST, "bad_parameter", "rid: at most one rid, as text");
     };
     if !matches!(*request.method(), Method::GET | Method::POST | Method::HEAD | Method::PUT) {
-        return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "pings take GET, POST or HEAD");
+        let mut response =
+            error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("pings take {PING_METHODS}"));
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(PING_METHODS));
+        return response;
     }
     let config = shared.config();
     let mut segments: Vec<&str> = rest.split('/').collect();
@@ -288,26 +374,54 @@ async fn ping(
     if rid.as_ref().is_some_and(|r| r.len() > 128) {
         return error(StatusCode::BAD_REQUEST, "bad_rid", "rid is at most 128 characters");
     }
-    let limit = config.settings.ping_body_bytes;
-    let body = match axum::body::to_bytes(request.into_body(), limit).await {
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).chars().take(USER_AGENT_CHARS).collect::<String>());
+    let forwarded_for = request
+        .headers()
+        .get("x-forwarded-for")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).chars().take(USER_AGENT_CHARS).collect::<String>());
+    let remote_addr = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip().to_string());
+    // The ping always counts: its first `ping_body_bytes` are kept, the rest read and dropped.
+    let body = match read_capped(request.into_body(), config.settings.ping_body_bytes, PING_DRAIN_CAP).await {
         Ok(body) => body,
-        Err(_) => {
+        Err(e) => {
+            // The client went away (or stalled) mid-body: nothing was acknowledged.
             return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("ping bodies are at most {limit} bytes"),
+                StatusCode::BAD_REQUEST,
+                "body_unreadable",
+                format!("the ping body could not be read: {e}"),
             );
         }
     };
-    let event = heartbeat_event(&key, kind, rid.as_deref(), &body, "http");
+    let received = Received {
+        kind,
+        rid: rid.as_deref(),
+        body: &body.kept,
+        body_bytes: body.total,
+        user_agent: user_agent.as_deref(),
+        remote_addr: remote_addr.as_deref(),
+        forwarded_for: forwarded_for.as_deref(),
+    };
+    let event = heartbeat_event(&key, &received, "http");
+    let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "OK").into_response();
     if config.settings.record_pings {
-        if let Err(e) = shared.writer.append(event).await {
-            tracing::error!(error = %e, "cannot record a ping");
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_recorded",
-                "the ping could not be stored; retry",
-            );
+        match shared.writer.append(event).await {
+            Ok(stored) => {
+                response.headers_mut().insert(EVENT_SEQ, HeaderValue::from(stored.seq));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record a ping");
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not_recorded",
+                    "the ping could not be stored; retry",
+                );
+            }
         }
     } else {
         shared.metrics.heartbeats_total.with_label_values(&[kind.status()]).inc();
@@ -316,18 +430,85 @@ async fn ping(
             return error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the daemon is stopping");
         }
     }
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "OK").into_response()
+    if !body.complete {
+        // The rest of an oversized body is not read; the connection cannot carry another request.
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// The methods a ping accepts.
+const PING_METHODS: &str = "GET, POST, PUT, HEAD, OPTIONS";
+
+/// The header of a write's answer that carries the seq of the event it stored, for
+/// read-your-writes with `?min_seq=` on the state and entity routes.
+pub const EVENT_SEQ: HeaderName = HeaderName::from_static("x-event-seq");
+
+/// A request body read up to a cap.
+#[derive(Debug)]
+pub struct Capped {
+    /// The first `keep` bytes.
+    pub kept: Bytes,
+    /// How many bytes were read in all.
+    pub total: u64,
+    /// Whether the body was read to its end (false when it went past the cap).
+    pub complete: bool,
+}
+
+/// Reads a body, keeping its first `keep` bytes and reading (and dropping) the rest up to
+/// `cap`: a client that writes its whole body before it reads the answer then receives the
+/// answer, instead of a reset from a server that closed on unread data.
+pub async fn read_capped(body: Body, keep: usize, cap: usize) -> Result<Capped, axum::Error> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut total: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if kept.len() < keep {
+            let take = (keep - kept.len()).min(chunk.len());
+            kept.extend_from_slice(&chunk[..take]);
+        }
+        total += chunk.len() as u64;
+        if total > cap as u64 {
+            return Ok(Capped { kept: Bytes::from(kept), total, complete: false });
+        }
+    }
+    Ok(Capped { kept: Bytes::from(kept), total, complete: true })
+}
+
+/// A ping as it arrived, before it is recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct Received<'a> {
+    pub kind: PingKind,
+    pub rid: Option<&'a str>,
+    /// The part of the body that is kept.
+    pub body: &'a [u8],
+    /// The whole body's length; more than `body` when it was cut.
+    pub body_bytes: u64,
+    pub user_agent: Option<&'a str>,
+    pub remote_addr: Option<&'a str>,
+    pub forwarded_for: Option<&'a str>,
+}
+
+impl<'a> Received<'a> {
+    /// A ping with nothing but its kind, run id and body (the command line's).
+    pub fn new(kind: PingKind, rid: Option<&'a str>, body: &'a [u8]) -> Received<'a> {
+        Received {
+            kind,
+            rid,
+            body,
+            body_bytes: body.len() as u64,
+            user_agent: None,
+            remote_addr: None,
+            forwarded_for: None,
+        }
+    }
 }
 
 /// The `heartbeat.received` event of a ping, from HTTP or the CLI alike.
-pub fn heartbeat_event(
-    key: &crate::config::EntityKey,
-    kind: PingKind,
-    rid: Option<&str>,
-    body: &Bytes,
-    source: &str,
-) -> NewEvent {
-    let message = match kind {
+pub fn heartbeat_event(key: &crate::config::EntityKey, ping: &Received, source: &str) -> NewEvent {
+    let message = match ping.kind {
         PingKind::Success => "success ping".to_string(),
         PingKind::Start => "run started".to_string(),
         PingKind::Fail => "run failed".to_string(),
@@ -335,17 +516,30 @@ pub fn heartbeat_event(
         PingKind::Log => "log".to_string(),
     };
     let mut data = serde_json::Map::new();
-    if let Some(rid) = rid {
+    if let Some(rid) = ping.rid {
         data.insert("rid".into(), rid.into());
     }
-    if let PingKind::Exit(code) = kind {
+    if let PingKind::Exit(code) = ping.kind {
         data.insert("exit_code".into(), code.into());
     }
-    if !body.is_empty() {
-        data.insert("body".into(), String::from_utf8_lossy(body).into_owned().into());
+    if !ping.body.is_empty() {
+        data.insert("body".into(), String::from_utf8_lossy(ping.body).into_owned().into());
+    }
+    if ping.body_bytes > ping.body.len() as u64 {
+        data.insert("truncated".into(), true.into());
+        data.insert("body_bytes".into(), ping.body_bytes.into());
+    }
+    for (name, value) in [
+        ("user_agent", ping.user_agent),
+        ("remote_addr", ping.remote_addr),
+        ("forwarded_for", ping.forwarded_for),
+    ] {
+        if let Some(value) = value {
+            data.insert(name.into(), value.into());
+        }
     }
     let event =
-        NewEvent::new("heartbeat.received", source, key.kind.lower(), &key.id, kind.status(), message);
+        NewEvent::new("heartbeat.received", source, key.kind.lower(), &key.id, ping.kind.status(), message);
     if data.is_empty() { event } else { event.with_data(serde_json::Value::Object(data)) }
 }
 

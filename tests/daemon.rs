@@ -411,9 +411,6 @@ async fn pings_are_validated_bounded_and_redacted() {
         let status = daemon.post(path, "").await.status;
         assert!(status == 400 || status == 404, "{path} answered {status}");
     }
-    let too_big = "x".repeat(16 * 1024);
-    assert_eq!(daemon.post("/ping/r", too_big).await.status, 413, "a body over 10 KB");
-
     assert_ok(&daemon.post("/ping/r", "y".repeat(10_000)).await, "a 10 000-byte body");
     acknowledged += 1;
     assert_ok(&daemon.get("/ping/r").await, "GET ping");

@@ -32,9 +32,14 @@ pub use raw::{
 use crate::condition::Condition;
 use crate::schedule::{Cron, Schedule};
 
-/// The default rules shipped in `rules/`, compiled into the binary for workspaces without one.
+/// The default health rules shipped in `rules/health.yaml`, compiled into the binary. They
+/// always apply (SPEC section 3): a workspace `HealthRule` with the same id replaces one, and
+/// settings `health: {defaults: false}` turns them all off.
+pub const BUILTIN_HEALTH_RULES: (&str, &str) = ("rules/health.yaml", include_str!("../../rules/health.yaml"));
+
+/// The other example rules shipped in `rules/` (alerting to the log, triage, prices, a
+/// budget), compiled into the binary for workspaces that have no `rules/` folder at all.
 pub const BUILTIN_RULES: &[(&str, &str)] = &[
-    ("rules/health.yaml", include_str!("../../rules/health.yaml")),
     ("rules/alerts.yaml", include_str!("../../rules/alerts.yaml")),
     ("rules/triage.yaml", include_str!("../../rules/triage.yaml")),
     ("rules/prices.yaml", include_str!("../../rules/prices.yaml")),
@@ -219,7 +224,8 @@ pub struct Config {
     pub triage_rules: Vec<TriageRule>,
     pub prices: Vec<Price>,
     pub budgets: Vec<Budget>,
-    /// Whether the rules came from the binary because the workspace has no `rules/`.
+    /// Whether the example rules (alerts, triage, prices, budget) came from the binary because
+    /// the workspace has no `rules/`. The default health rules are built in either way.
     pub builtin_rules: bool,
     /// Every file read, relative to the workspace.
     pub files: Vec<String>,
@@ -265,6 +271,8 @@ pub struct Settings {
     pub probe_concurrency: usize,
     pub max_body_bytes: usize,
     pub ping_body_bytes: usize,
+    /// Whether the built-in default health rules apply.
+    pub health_defaults: bool,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9797";
@@ -544,6 +552,28 @@ pub struct HealthRule {
     pub level: Level,
     pub reason: String,
     pub message: String,
+    pub origin: RuleOrigin,
+}
+
+/// Where an effective rule comes from, for `validate`, `plan` and `why`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleOrigin {
+    /// A default compiled into the binary.
+    BuiltIn,
+    /// A workspace file; `replaces_default` when its id is a default's.
+    File { path: String, line: u32, replaces_default: bool },
+}
+
+impl fmt::Display for RuleOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuleOrigin::BuiltIn => f.write_str("built in"),
+            RuleOrigin::File { path, line, replaces_default: false } => write!(f, "{path}:{line}"),
+            RuleOrigin::File { path, line, replaces_default: true } => {
+                write!(f, "{path}:{line}, replacing the built-in default")
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -649,7 +679,7 @@ pub fn default_settings(workspace: &Path) -> Settings {
 pub fn describe_schedule(schedule: &Schedule) -> String {
     match schedule {
         Schedule::Cron { cron, tz } => format!("{} ({})", cron.source(), tz.name()),
-        Schedule::Every(period) => format!("every {}", humantime::format_duration(*period)),
+        Schedule::Every(period) => format!("every {}", crate::duration::human(*period)),
     }
 }
 

@@ -628,6 +628,17 @@ pub struct Settings {
     pub humans: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthSettings>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSettings {
+    /// Whether the built-in default health rules apply; default true. A workspace
+    /// `HealthRule` with a default's id replaces that one default either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -685,7 +696,7 @@ pub struct LimitSettings {
     /// Largest request body the API accepts; default 65536.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body_bytes: Option<usize>,
-    /// Largest ping body kept; default 10000.
+    /// Bytes of a ping body kept (the rest is read and discarded); default 100000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ping_body_bytes: Option<usize>,
 }

@@ -38,6 +38,9 @@ macro_rules! common {
 const SUBAGENT_ROLES: [&str; 6] = ["Backend", "Frontend", "Infra", "QA", "Research", "Backoffice"];
 const MAX_SILENCE: Duration = Duration::from_secs(30 * 24 * 3600);
 const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+/// The most of a ping body `limits.ping_body_bytes` may keep: every kept byte is written to
+/// the event log and held in memory while the ping is handled.
+const MAX_PING_BODY_KEPT: usize = 1024 * 1024;
 /// The longest duration any key accepts: far beyond any real schedule, and small enough that
 /// adding it to a timestamp can never overflow.
 const MAX_DURATION: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
@@ -112,6 +115,8 @@ struct Cx<'a> {
     errors: Vec<ConfigError>,
     /// File texts, to find where a quoted scalar's content starts.
     texts: HashMap<String, String>,
+    /// The ids of the built-in default health rules.
+    default_health_ids: HashSet<String>,
 }
 
 impl Cx<'_> {
@@ -247,7 +252,8 @@ fn describe_rejected(value: &str) -> String {
 }
 
 pub(super) fn load(workspace: &Path, now: DateTime<Utc>) -> Result<Config, LoadErrors> {
-    let mut cx = Cx { workspace, now, errors: Vec::new(), texts: HashMap::new() };
+    let mut cx =
+        Cx { workspace, now, errors: Vec::new(), texts: HashMap::new(), default_health_ids: HashSet::new() };
 
     let raw_settings = read_settings(&mut cx);
     let settings = settings(&mut cx, raw_settings.as_ref());
@@ -264,7 +270,7 @@ pub(super) fn load(workspace: &Path, now: DateTime<Utc>) -> Result<Config, LoadE
     let builtin_rules = !workspace.join("rules").is_dir();
     if builtin_rules {
         for (name, text) in BUILTIN_RULES {
-            files.push((format!("<built-in>/{name}"), (*text).to_string()));
+            files.push((format!("{BUILT_IN}/{name}"), (*text).to_string()));
         }
     }
 
@@ -279,6 +285,7 @@ pub(super) fn load(workspace: &Path, now: DateTime<Utc>) -> Result<Config, LoadE
         }
         cx.texts.insert(path.clone(), text.clone());
     }
+    add_default_health_rules(&mut cx, &mut parsed, settings.health_defaults);
 
     register_ids(&mut cx, &parsed);
     let config =
@@ -294,9 +301,44 @@ pub(super) fn load(workspace: &Path, now: DateTime<Utc>) -> Result<Config, LoadE
     }
 }
 
+/// How files compiled into the binary are named in messages.
+const BUILT_IN: &str = "<built-in>";
+
+/// The default health rules always apply (SPEC section 3), each unless the workspace defines
+/// a `HealthRule` with its id, which replaces it; `health.defaults: false` turns them off.
+fn add_default_health_rules(cx: &mut Cx, parsed: &mut Vec<Parsed>, enabled: bool) {
+    let (name, text) = BUILTIN_HEALTH_RULES;
+    let path = format!("{BUILT_IN}/{name}");
+    let defaults: Vec<RawDoc> = yaml::split_documents(text)
+        .iter()
+        .filter_map(|document| parse_document(&path, document).ok())
+        .collect();
+    cx.default_health_ids = defaults.iter().map(|d| d.id().value.clone()).collect();
+    if !enabled {
+        return;
+    }
+    let defined: HashSet<String> = parsed
+        .iter()
+        .filter(|p| matches!(p.doc, RawDoc::HealthRule(_)))
+        .map(|p| p.doc.id().value.clone())
+        .collect();
+    parsed.extend(
+        defaults
+            .into_iter()
+            .filter(|d| !defined.contains(&d.id().value))
+            .map(|doc| Parsed { path: path.clone(), doc }),
+    );
+}
+
 /// The settings of a workspace without a settings file.
 pub(super) fn default_settings(workspace: &Path) -> Settings {
-    let mut cx = Cx { workspace, now: Utc::now(), errors: Vec::new(), texts: HashMap::new() };
+    let mut cx = Cx {
+        workspace,
+        now: Utc::now(),
+        errors: Vec::new(),
+        texts: HashMap::new(),
+        default_health_ids: HashSet::new(),
+    };
     settings(&mut cx, None)
 }
 
@@ -380,7 +422,9 @@ fn settings(cx: &mut Cx, raw: Option<&raw::Settings>) -> Settings {
         humans: raw.humans.clone(),
         probe_concurrency: limits.probe_concurrency.unwrap_or(64).max(1),
         max_body_bytes: limits.max_body_bytes.unwrap_or(64 * 1024),
-        ping_body_bytes: limits.ping_body_bytes.unwrap_or(10_000),
+        // As Healthchecks: the first 100 kB of a ping body are kept.
+        ping_body_bytes: limits.ping_body_bytes.unwrap_or(100_000).min(MAX_PING_BODY_KEPT),
+        health_defaults: raw.health.as_ref().and_then(|h| h.defaults).unwrap_or(true),
     }
 }
 
@@ -1224,6 +1268,15 @@ fn health_rule(cx: &mut Cx, path: &str, d: &raw::HealthRule) -> Option<HealthRul
         }
         None => camel_case(&d.id.value),
     };
+    let origin = if path.starts_with(BUILT_IN) {
+        RuleOrigin::BuiltIn
+    } else {
+        RuleOrigin::File {
+            path: path.to_string(),
+            line: d.id.line,
+            replaces_default: cx.default_health_ids.contains(&d.id.value),
+        }
+    };
     Some(HealthRule {
         id: d.id.value.clone(),
         selector,
@@ -1231,6 +1284,7 @@ fn health_rule(cx: &mut Cx, path: &str, d: &raw::HealthRule) -> Option<HealthRul
         level: level.value,
         reason,
         message: d.message.clone().unwrap_or_default(),
+        origin,
     })
 }
 

@@ -42,6 +42,10 @@ pub const EVENTS_FILE: &str = "events.jsonl";
 /// The file every writer locks; it holds no data.
 pub const LOCK_FILE: &str = "events.lock";
 
+/// In a new event's `entity_id`, replaced by the event's seq when it is stored: `t{seq}`
+/// becomes `t42`. Lets processes that write at the same time create ids that never collide.
+pub const SEQ_PLACEHOLDER: &str = "{seq}";
+
 /// One stored line of the event log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
@@ -199,6 +203,37 @@ impl EventFilter {
                 .as_ref()
                 .is_none_or(|(kind, id)| *kind == event.entity_type && *id == event.entity_id)
     }
+}
+
+/// Parses `--since`: a duration ago (`90m`) or an RFC 3339 time.
+pub fn parse_since(
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&chrono::Utc));
+    }
+    humantime::parse_duration(text)
+        .ok()
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .map(|d| now - d)
+        .ok_or_else(|| {
+            format!("expected a duration such as 1h or a time such as 2026-11-25T07:00:00Z, not {text:?}")
+        })
+}
+
+/// Parses an event's entity as `kind/id` (`routine/daily-status`, `workspace/config`): a
+/// lower-case kind and an id of the usual pattern. Any kind is accepted, since events also
+/// name things that are not desired entities.
+pub fn parse_entity(text: &str) -> Result<(String, String), String> {
+    let bad = || format!("expected kind/id such as routine/daily-status, not {text:?}");
+    let (kind, id) = text.split_once('/').ok_or_else(bad)?;
+    let kind_ok =
+        !kind.is_empty() && kind.len() <= 32 && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    if !kind_ok || !crate::config::valid_id(id) {
+        return Err(bad());
+    }
+    Ok((kind.to_string(), id.to_string()))
 }
 
 /// The redactor of SPEC section 12 as the log's scrub hook: nothing reaches the file unmasked.

@@ -125,7 +125,7 @@ impl Started {
 
 /// `timeout after 5s`.
 fn timeout_error(timeout: Duration) -> String {
-    format!("timeout after {}", humantime::format_duration(timeout))
+    format!("timeout after {}", crate::duration::human(timeout))
 }
 
 /// Text cut to at most `max` chars, marked with `…` when cut.

@@ -75,7 +75,7 @@ pub(super) fn parse_event_query(
                 out.filter.since_seq = Some(seq);
             }
             "since" => {
-                let since = crate::cli::parse_since(value, now).map_err(|_| {
+                let since = crate::events::parse_since(value, now).map_err(|_| {
                     bad(
                         "since",
                         format!("expected a time such as 2026-11-25T07:00:00Z or a duration such as 1h, not {value:?}"),
@@ -95,7 +95,7 @@ pub(super) fn parse_event_query(
                 }
             }
             "entity" => {
-                let entity = crate::cli::parse_entity(value).map_err(|why| bad("entity", why))?;
+                let entity = crate::events::parse_entity(value).map_err(|why| bad("entity", why))?;
                 out.filter.entity = Some(entity);
             }
             "limit" => {
@@ -171,7 +171,9 @@ async fn read_log<T: Send + 'static>(
 async fn entity(
     State(app): State<AppState>,
     path: Result<UrlPath<(String, String)>, PathRejection>,
+    query: Result<Query<super::ReadQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    super::wait_for_seq(&app.shared, query).await?;
     let not_found = |detail: String| Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", detail));
     let Ok(UrlPath((kind, id))) = path else {
         return not_found("no such entity".to_string());

@@ -35,6 +35,8 @@ use crate::daemon::Input;
 /// Bodies of write requests are at most this long (SPEC section 10), whatever
 /// `limits.max_body_bytes` says, unless that is smaller.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
+/// An oversized write body is still read and dropped up to this much before its 413.
+const DRAIN_CAP: usize = 8 * 1024 * 1024;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/reload", post(reload))
@@ -130,12 +132,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for WriteJson<T> {
                 format!("request bodies are at most {limit} bytes"),
             )
         };
+        // A declared length past what is ever read is refused at once: reading it all to
+        // answer politely would cost more than the client deserves.
         let declared = request
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
+        if declared.is_some_and(|n| n > DRAIN_CAP as u64) {
             return Err(too_large());
         }
         let json_type = request
@@ -147,8 +151,19 @@ impl<T: DeserializeOwned> FromRequest<AppState> for WriteJson<T> {
             .is_some_and(|v| {
                 v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
             });
-        // Any failure to read within the limit: the client is gone when it is not the size.
-        let body = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| too_large())?;
+        // An oversized body is read to its end (up to a cap) before the 413, so a client that
+        // writes its whole body before reading the answer receives it instead of a reset.
+        let body = super::read_capped(request.into_body(), limit + 1, DRAIN_CAP).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "body_unreadable",
+                format!("the body could not be read: {e}"),
+            )
+        })?;
+        if body.total > limit as u64 {
+            return Err(too_large());
+        }
+        let body = body.kept;
         let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else if json_type {

@@ -69,14 +69,14 @@ pub enum DeliveryError {
     Credential(#[from] CredentialError),
     #[error("cannot reach the receiver: {0}")]
     Unreachable(String),
-    #[error("no answer within {}", humantime::format_duration(*.0))]
+    #[error("no answer within {}", crate::duration::human(*.0))]
     Timeout(Duration),
     /// The receiver answered, but did not accept the notification.
     #[error("refused with http status {status}: {detail}")]
     Refused { status: u16, detail: String, retry_after: Option<Duration> },
     #[error("cannot start the command: {0}")]
     CommandStart(String),
-    #[error("timeout after {}; the command's process group was killed", humantime::format_duration(*.0))]
+    #[error("timeout after {}; the command's process group was killed", crate::duration::human(*.0))]
     CommandTimeout(Duration),
     /// `exit status 3: <the last line of stderr>`.
     #[error("{0}")]
