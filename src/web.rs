@@ -378,14 +378,26 @@ async fn ping_answer(
         .headers()
         .get(header::USER_AGENT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).chars().take(USER_AGENT_CHARS).collect::<String>());
-    let forwarded_for = request
-        .headers()
-        .get("x-forwarded-for")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).chars().take(USER_AGENT_CHARS).collect::<String>());
-    let remote_addr = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(address)| address.ip().to_string());
+    // Behind a proxy the client is the first address of X-Forwarded-For, and the scheme its
+    // X-Forwarded-Proto, as Healthchecks reads them.
+    let (remote_addr, scheme) = {
+        let forwarded = |name: &str| {
+            request.headers().get(name).map(|v| {
+                let text = String::from_utf8_lossy(v.as_bytes());
+                text.split(',').next().unwrap_or_default().trim().chars().take(64).collect::<String>()
+            })
+        };
+        let remote_addr = forwarded("x-forwarded-for").filter(|a| !a.is_empty()).or_else(|| {
+            request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(address)| address.ip().to_string())
+        });
+        let scheme =
+            forwarded("x-forwarded-proto").filter(|s| s == "https").unwrap_or_else(|| "http".to_string());
+        (remote_addr, scheme)
+    };
+    let method = request.method().as_str().to_string();
     // The ping always counts: its first `ping_body_bytes` are kept, the rest read and dropped.
     let body = match read_capped(request.into_body(), config.settings.ping_body_bytes, PING_DRAIN_CAP).await {
         Ok(body) => body,
@@ -405,7 +417,8 @@ async fn ping_answer(
         body_bytes: body.total,
         user_agent: user_agent.as_deref(),
         remote_addr: remote_addr.as_deref(),
-        forwarded_for: forwarded_for.as_deref(),
+        method: Some(&method),
+        scheme: Some(&scheme),
     };
     let event = heartbeat_event(&key, &received, "http");
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "OK").into_response();
@@ -487,8 +500,11 @@ pub struct Received<'a> {
     /// The whole body's length; more than `body` when it was cut.
     pub body_bytes: u64,
     pub user_agent: Option<&'a str>,
+    /// The client's address: the first of `X-Forwarded-For` behind a proxy, else the peer's.
     pub remote_addr: Option<&'a str>,
-    pub forwarded_for: Option<&'a str>,
+    pub method: Option<&'a str>,
+    /// `http`, or `https` when a proxy says so (`X-Forwarded-Proto`).
+    pub scheme: Option<&'a str>,
 }
 
 impl<'a> Received<'a> {
@@ -501,7 +517,8 @@ impl<'a> Received<'a> {
             body_bytes: body.len() as u64,
             user_agent: None,
             remote_addr: None,
-            forwarded_for: None,
+            method: None,
+            scheme: None,
         }
     }
 }
@@ -532,7 +549,8 @@ pub fn heartbeat_event(key: &crate::config::EntityKey, ping: &Received, source: 
     for (name, value) in [
         ("user_agent", ping.user_agent),
         ("remote_addr", ping.remote_addr),
-        ("forwarded_for", ping.forwarded_for),
+        ("method", ping.method),
+        ("scheme", ping.scheme),
     ] {
         if let Some(value) = value {
             data.insert(name.into(), value.into());

@@ -211,6 +211,7 @@ async fn a_five_megabyte_ping_counts_and_keeps_its_first_100_kb() {
     assert_eq!(event["data"]["body_bytes"], 5_000_000);
     assert_eq!(event["data"]["user_agent"], "Python-urllib/3.11");
     assert_eq!(event["data"]["remote_addr"], "127.0.0.1");
+    assert_eq!(event["data"]["method"], "POST");
     daemon.wait_health("routine", "chatty", "healthy", EVENTUALLY).await;
 }
 
@@ -272,6 +273,20 @@ async fn ping_answers_carry_healthchecks_headers_and_a_failure_ends_the_open_run
     let refused = client.delete(daemon.url("/ping/job")).send().await.expect("DELETE");
     assert_eq!(refused.status(), 405);
     assert!(refused.text().await.unwrap_or_default().contains("PUT"), "the message names PUT");
+    let ua = "01234567890".repeat(30);
+    let proxied = client
+        .get(daemon.url("/ping/job/log"))
+        .header("user-agent", &ua)
+        .header("x-forwarded-for", "1.1.1.1, 2.2.2.2")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .expect("proxied ping");
+    let seq: u64 = proxied.headers()["x-event-seq"].to_str().expect("text").parse().expect("seq");
+    let event = workspace.events(Tail::MayBeTorn).into_iter().find(|e| e["seq"] == seq).expect("event");
+    assert_eq!(event["data"]["user_agent"].as_str(), Some(&ua[..200]), "{event}");
+    assert_eq!(event["data"]["remote_addr"], "1.1.1.1", "{event}");
+    assert_eq!(event["data"]["scheme"], "https", "{event}");
     let unknown = client.get(daemon.url("/ping/nobody")).send().await.expect("404");
     assert_eq!(unknown.status(), 404);
     assert_eq!(unknown.headers()["ping-body-limit"], "100000", "on every ping answer");
