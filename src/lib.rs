@@ -22,6 +22,7 @@
 //! - [`alert`]: notifications and their delivery to receivers (webhook, Telegram, ...).
 //! - [`daemon`]: the long-running process; [`web`]: its HTTP surface; [`metrics`].
 //! - [`report`]: `plan` and `why`.
+//! - [`work`]: the owner's work: inbox, tasks, workflows, usage.
 
 pub mod alert;
 pub mod condition;
@@ -32,6 +33,7 @@ pub mod daemon;
 pub mod engine;
 pub mod events;
 pub mod health;
+pub mod work;
 pub mod metrics;
 pub mod observe;
 pub mod probe;

@@ -15,6 +15,8 @@ pub mod raw;
 mod validate;
 mod yaml;
 
+pub use validate::{SUBAGENT_ROLES, check_owner};
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -35,7 +35,8 @@ macro_rules! common {
     };
 }
 
-const SUBAGENT_ROLES: [&str; 6] = ["Backend", "Frontend", "Infra", "QA", "Research", "Backoffice"];
+/// The roles of `Subagent:<Role>`, valid whether or not such an agent is declared.
+pub const SUBAGENT_ROLES: [&str; 6] = ["Backend", "Frontend", "Infra", "QA", "Research", "Backoffice"];
 const MAX_SILENCE: Duration = Duration::from_secs(30 * 24 * 3600);
 const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 /// The most of a ping body `limits.ping_body_bytes` may keep: every kept byte is written to
@@ -1539,6 +1540,10 @@ fn check_references(cx: &mut Cx, config: &Config, pending: Pending) {
 
 /// Owners (SPEC section 8): the orchestrator's name, `Subagent:<Role>`, `Automation:<name>`,
 /// `Human:<name>` (listed in `humans` when that is set), or a bare agent name.
+/// Checks one owner (SPEC section 8): an agent by id or name, `Subagent:<Role>`,
+/// `Automation:<name>` or `Human:<name>` (listed in `humans` when that is set). The loader
+/// checks owners written in YAML and the work commands check `--owner` with this function,
+/// so both accept exactly the same names. The error is a sentence for the caller to place.
 pub fn check_owner(config: &Config, owner: &str) -> Result<(), String> {
     if let Some(role) = owner.strip_prefix("Subagent:") {
         return if SUBAGENT_ROLES.contains(&role) {
@@ -1567,7 +1572,7 @@ pub fn check_owner(config: &Config, owner: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "unknown owner {owner:?}; write an agent's name or id, Subagent:<Role>, Automation:<name> or Human:<name>"
+            "{owner:?} is not an agent (by name or id), Subagent:<Role>, Automation:<name> or Human:<name>"
         ))
     }
 }
