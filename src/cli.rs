@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
 
 use mission_control::config;
 use mission_control::observe::PingKind;
+use mission_control::work::{
+    AgentReportInput, Assignment, Ops, Request, Status, Triage, UsageInput, WorkError, parse_choice,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "mission-control", version, about = "Keeps watch over a personal AI-agent operation")]
@@ -94,6 +97,205 @@ pub enum Command {
         #[arg(long)]
         write: bool,
     },
+    /// Chat command: The overall level and what is unhealthy.
+    Status {
+        /// Print JSON for programs instead of text for a phone.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Chat command: What happened today, in the settings' time zone.
+    Today {
+        /// Print JSON for programs instead of text for a phone.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Chat command: The most valuable next action, by the ranking in the README.
+    Next {
+        /// Print JSON for programs instead of text for a phone.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Chat command: Projects with their levels and open tasks.
+    Projects {
+        /// Print JSON for programs instead of text for a phone.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Chat command: Blocked tasks and workflow steps.
+    Blocked {
+        /// Print JSON for programs instead of text for a phone.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Chat command: Tasks waiting for review.
+    Review {
+        /// Print JSON for programs instead of text for a phone.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Chat command: Unhealthy entities with their evidence and their runbook's next step.
+    Server {
+        /// Print JSON for programs instead of text for a phone.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Chat command: Recent decisions (DECISIONS.md), newest first.
+    Decisions {
+        /// Print JSON for programs instead of text for a phone.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Chat command: one owner's open tasks (default: the orchestrator).
+    Mytasks {
+        owner: Option<String>,
+        /// Print JSON for programs instead of text for a phone.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The inbox: untriaged items (chat command), or `inbox add TEXT` to add one.
+    Inbox {
+        #[command(subcommand)]
+        action: Option<InboxAction>,
+        /// Print JSON for programs instead of text for a phone.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Triage one item by hand (ID --class --priority --domain), all untriaged items by the
+    /// TriageRules (--auto), or with no arguments list what waits for triage.
+    Triage {
+        /// The item's id (t42).
+        id: Option<String>,
+        /// Classification: task, bug, project_note, decision_candidate, automation_idea,
+        /// backoffice_item, research_item, support_debug_item, archive.
+        #[arg(long = "class", requires = "id")]
+        class: Option<String>,
+        /// Priority: urgent, high, medium, low, someday.
+        #[arg(long, requires = "id")]
+        priority: Option<String>,
+        /// Domain: backend, frontend, infra, qa, automation, integration, backoffice.
+        #[arg(long, requires = "id")]
+        domain: Option<String>,
+        /// Owner (an agent, Subagent:<Role>, Automation:<name>, Human:<name>).
+        #[arg(long, requires = "id")]
+        owner: Option<String>,
+        /// The project it belongs to (a Project id).
+        #[arg(long, requires = "id")]
+        project: Option<String>,
+        /// Triage every untriaged item by the TriageRules.
+        #[arg(long, conflicts_with = "id")]
+        auto: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Split an item or task into child tasks.
+    Split {
+        id: String,
+        /// The children's titles.
+        #[arg(long = "into", num_args = 1..)]
+        into: Vec<String>,
+    },
+    /// Assign a task (all four are required), or with no arguments list what waits for an owner.
+    Assign {
+        id: Option<String>,
+        #[arg(long, requires = "id")]
+        owner: Option<String>,
+        #[arg(long = "expected-output", requires = "id")]
+        expected_output: Option<String>,
+        #[arg(long, requires = "id")]
+        boundaries: Option<String>,
+        #[arg(long = "review-criteria", requires = "id")]
+        review_criteria: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a task along its lifecycle.
+    Task {
+        id: String,
+        /// The new status: triaged, planned, assigned, active, review, done, archived, blocked.
+        #[arg(long)]
+        status: String,
+        /// Why it is blocked (with --status blocked).
+        #[arg(long)]
+        blocker: Option<String>,
+    },
+    /// The active delivery mode.
+    Mode {
+        #[command(subcommand)]
+        action: ModeAction,
+    },
+    /// Token usage and its cost.
+    Usage {
+        #[command(subcommand)]
+        action: UsageAction,
+    },
+    /// An agent's self-report.
+    Agent {
+        #[command(subcommand)]
+        action: AgentAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InboxAction {
+    /// Add a raw inbox item; prints its id.
+    Add {
+        /// The item's text.
+        text: String,
+        /// Where it came from (telegram, email, cli, ...).
+        #[arg(long)]
+        source: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModeAction {
+    /// Set the active mode: Planning, Building, Debugging, Reviewing, Reporting, Monitoring.
+    Set { mode: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsageAction {
+    /// Record a model's token usage; priced by the Price rules unless --cost is given.
+    Record {
+        #[arg(long)]
+        model: String,
+        /// The agent's id or name.
+        #[arg(long)]
+        agent: String,
+        #[arg(long)]
+        task: Option<String>,
+        /// Input tokens.
+        #[arg(long, allow_hyphen_values = true)]
+        input: i64,
+        /// Output tokens.
+        #[arg(long, allow_hyphen_values = true)]
+        output: i64,
+        #[arg(long = "cache-read", allow_hyphen_values = true)]
+        cache_read: Option<i64>,
+        #[arg(long = "cache-write", allow_hyphen_values = true)]
+        cache_write: Option<i64>,
+        /// The cost, when known (else priced).
+        #[arg(long, allow_hyphen_values = true)]
+        cost: Option<f64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentAction {
+    /// Report an agent's status (idle, working, blocked, error, ...).
+    Report {
+        id: String,
+        #[arg(long)]
+        status: String,
+        #[arg(long)]
+        task: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        mode: Option<String>,
+        #[arg(long, allow_hyphen_values = true)]
+        tokens: Option<i64>,
+    },
 }
 
 /// How a command ended, when it ran to the end.
@@ -133,7 +335,153 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }
         Command::Validate => validate(&cli.workspace),
         Command::Schema { write } => schema(&cli.workspace, write),
+        Command::Status { json } => chat(&cli.workspace, "status", None, json),
+        Command::Today { json } => chat(&cli.workspace, "today", None, json),
+        Command::Next { json } => chat(&cli.workspace, "next", None, json),
+        Command::Projects { json } => chat(&cli.workspace, "projects", None, json),
+        Command::Blocked { json } => chat(&cli.workspace, "blocked", None, json),
+        Command::Review { json } => chat(&cli.workspace, "review", None, json),
+        Command::Server { json } => chat(&cli.workspace, "server", None, json),
+        Command::Decisions { json } => chat(&cli.workspace, "decisions", None, json),
+        Command::Mytasks { owner, json } => chat(&cli.workspace, "mytasks", owner.as_deref(), json),
+        Command::Inbox { action: Some(InboxAction::Add { text, source }), .. } => {
+            work(&cli.workspace, Request::AddItem { text, source: source.or(Some("cli".to_string())) })
+        }
+        Command::Inbox { action: None, json } => chat(&cli.workspace, "inbox", None, json),
+        Command::Triage { auto: true, .. } => work(&cli.workspace, Request::AutoTriage),
+        Command::Triage { id: Some(id), class, priority, domain, owner, project, .. } => {
+            let triage = (|| {
+                let required = |value: Option<String>, flag: &'static str| {
+                    value.ok_or_else(|| {
+                        WorkError::invalid(flag, "is required to triage by hand (or use --auto)")
+                    })
+                };
+                Ok::<_, WorkError>(Triage {
+                    classification: parse_choice("--class", &required(class, "--class")?)?,
+                    priority: parse_choice("--priority", &required(priority, "--priority")?)?,
+                    domain: parse_choice("--domain", &required(domain, "--domain")?)?,
+                    owner,
+                    project,
+                })
+            })();
+            match triage {
+                Ok(triage) => work(&cli.workspace, Request::Triage { id, triage }),
+                Err(e) => refuse(&e),
+            }
+        }
+        Command::Triage { json, .. } => chat(&cli.workspace, "triage", None, json),
+        Command::Split { id, into } => work(&cli.workspace, Request::Split { id, titles: into }),
+        Command::Assign { id: Some(id), owner, expected_output, boundaries, review_criteria, .. } => {
+            let assignment = Assignment {
+                owner: owner.unwrap_or_default(),
+                expected_output: expected_output.unwrap_or_default(),
+                boundaries: boundaries.unwrap_or_default(),
+                review_criteria: review_criteria.unwrap_or_default(),
+            };
+            work(&cli.workspace, Request::Assign { id, assignment })
+        }
+        Command::Assign { json, .. } => chat(&cli.workspace, "assign", None, json),
+        Command::Task { id, status, blocker } => match status.parse::<Status>() {
+            Ok(status) => work(&cli.workspace, Request::SetStatus { id, status, blocker }),
+            Err(e) => refuse(&WorkError::invalid("--status", e)),
+        },
+        Command::Mode { action: ModeAction::Set { mode } } => match parse_choice("MODE", &mode) {
+            Ok(mode) => work(&cli.workspace, Request::SetMode(mode)),
+            Err(e) => refuse(&e),
+        },
+        Command::Usage {
+            action: UsageAction::Record { model, agent, task, input, output, cache_read, cache_write, cost },
+        } => {
+            let usage = UsageInput {
+                model,
+                agent,
+                task,
+                input_tokens: input,
+                output_tokens: output,
+                cache_read_tokens: cache_read,
+                cache_write_tokens: cache_write,
+                cost,
+            };
+            work(&cli.workspace, Request::Usage(usage))
+        }
+        Command::Agent { action: AgentAction::Report { id, status, task, model, mode, tokens } } => {
+            let mode = match mode.map(|m| parse_choice("--mode", &m)).transpose() {
+                Ok(mode) => mode,
+                Err(e) => return refuse(&e),
+            };
+            let report = AgentReportInput { status, task, model, mode, tokens };
+            work(&cli.workspace, Request::AgentReport { id, report })
+        }
     }
+}
+
+/// A chat command's answer: text for a phone, or JSON with `--json`.
+fn chat(workspace: &std::path::Path, name: &str, arg: Option<&str>, json: bool) -> anyhow::Result<Outcome> {
+    check_workspace(workspace)?;
+    let reply = match mission_control::report::chat(workspace, name, arg, chrono::Utc::now())? {
+        Ok(reply) => reply,
+        Err(problem) => {
+            eprintln!("error: {problem}");
+            return Ok(Outcome::Problem);
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reply.json)?);
+    } else {
+        println!("{}", reply.text);
+    }
+    Ok(Outcome::Ok)
+}
+
+/// A work command refused: its reason on stderr, exit status 1, nothing written.
+fn refuse(error: &WorkError) -> anyhow::Result<Outcome> {
+    eprintln!("error: {}", mission_control::redact::redact(&error.to_string()));
+    Ok(Outcome::Problem)
+}
+
+/// Runs a work command against the board as the daemon would have it (snapshot plus log),
+/// appends its events durably, and prints what it did.
+fn work(workspace: &std::path::Path, request: Request) -> anyhow::Result<Outcome> {
+    check_workspace(workspace)?;
+    let now = chrono::Utc::now();
+    let engine = match mission_control::report::current_engine(workspace, now)? {
+        Ok(engine) => engine,
+        Err(errors) => return print_load_errors(&errors, "nothing was written"),
+    };
+    let config = engine.config().clone();
+    let ops = Ops::new(&config, engine.board(), now, "cli");
+    let events = match request.events(&ops) {
+        Ok(events) => events,
+        Err(e) => return refuse(&e),
+    };
+    if events.is_empty() {
+        println!("nothing to do");
+        return Ok(Outcome::Ok);
+    }
+    let log = mission_control::events::open_workspace_log(workspace, &config.settings)?;
+    let stored = log.append(events)?;
+    let mut out = std::io::stdout().lock();
+    match &request {
+        // The new item's id alone, for scripts: `id=$(mission-control inbox add ...)`.
+        Request::AddItem { .. } => writeln!(out, "{}", stored[0].entity_id)?,
+        Request::AutoTriage => {
+            let auto = ops.auto_triage();
+            for (task, rule) in &auto.triaged {
+                writeln!(out, "{task}: triaged by {rule}")?;
+            }
+            for task in &auto.unmatched {
+                writeln!(out, "{task}: no rule matched; triage it by hand")?;
+            }
+        }
+        _ => {
+            for event in &stored {
+                let id =
+                    if event.entity_type == "task" { format!("{} ", event.entity_id) } else { String::new() };
+                writeln!(out, "{id}{}", mission_control::redact::redact(&event.message))?;
+            }
+        }
+    }
+    Ok(Outcome::Ok)
 }
 
 /// Prints a report's answer: its text on stdout, or what kept it from being given on stderr.

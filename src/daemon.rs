@@ -65,6 +65,28 @@ pub enum Input {
     /// A ping that was not written to the log (`events.record_pings: false`).
     Ping(EntityKey, Ping),
     Reload(&'static str),
+    /// A copy of the live state and the board, for a chat command's answer.
+    View(tokio::sync::oneshot::Sender<(LiveState, crate::work::Board)>),
+    /// A work command from the write API, checked against the engine's board and stored.
+    Work(
+        crate::work::Request,
+        tokio::sync::oneshot::Sender<Result<Vec<crate::events::Event>, crate::web::write::WorkFailure>>,
+    ),
+}
+
+/// A chat command's answer from the daemon's own state: the reconciler hands over a copy of
+/// the live state and the board, and the docs layer and today's events are read off the
+/// async workers. `None` when the daemon is stopping.
+pub async fn chat(shared: &Arc<Shared>, command: crate::commands::Command) -> Option<crate::commands::Reply> {
+    let (reply, view) = tokio::sync::oneshot::channel();
+    shared.inputs.send(Input::View(reply)).await.ok()?;
+    let (live, board) = view.await.ok()?;
+    let (workspace, config) = (shared.workspace.clone(), shared.config());
+    tokio::task::spawn_blocking(move || {
+        crate::report::chat_with(&workspace, Some(&config), Some(&live), Some(&board), &command, Utc::now())
+    })
+    .await
+    .ok()
 }
 
 /// Why the daemon could not start.
@@ -126,7 +148,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         outbox::deliver_once(&alerting.outbox, &alerting.cx, &config, &writer, &metrics).await;
         let mut live = engine.snapshot(Utc::now());
         live.alerts.firing = alerts::firing(&alerting.book);
-        write_snapshot(&snapshot_path, &live).map_err(anyhow::Error::from)?;
+        write_snapshot(&snapshot_path, &live, engine.board()).map_err(anyhow::Error::from)?;
         return Ok(());
     }
 
@@ -166,6 +188,11 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     let watchers = Watchers::start(&workspace, &config, inputs.clone(), writer.clone());
     let web = tokio::spawn(crate::web::serve(listener, shared.clone(), stop.clone()));
     let signals = tokio::spawn(reload_on_sighup(inputs.clone()));
+    let telegram = config
+        .settings
+        .telegram_commands
+        .clone()
+        .map(|settings| tokio::spawn(crate::telegram::listen(shared.clone(), settings)));
 
     let mut reconciler = Reconciler {
         engine,
@@ -189,6 +216,9 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
 
     stop.notify_waiters();
     signals.abort();
+    if let Some(telegram) = telegram {
+        telegram.abort();
+    }
     drop(watchers);
     let _ = web.await;
     Ok(())
@@ -385,7 +415,18 @@ impl Reconciler {
         if event.kind == "heartbeat.received" {
             self.shared.metrics.heartbeats_total.with_label_values(&[&event.status]).inc();
         }
-        if let Some(key) = self.engine.apply_event(event) {
+        let seen = self.engine.last_seq();
+        let changed = self.engine.apply_event(event);
+        if event.kind == "usage.recorded"
+            && event.seq > seen
+            && let Some(usage) = event
+                .data
+                .clone()
+                .and_then(|d| serde_json::from_value::<crate::work::event::UsageRecorded>(d).ok())
+        {
+            self.shared.metrics.record_usage(&usage);
+        }
+        for key in changed {
             outgoing.extend(self.engine.evaluate(&key, Utc::now()));
         }
         // Published state records the last seq it covers, which readers may wait for.
@@ -420,6 +461,25 @@ impl Reconciler {
                 }
             }
             Input::Reload(why) => self.reload(why, outgoing),
+            Input::View(reply) => {
+                let _ = reply.send((self.live_state(), self.engine.board().clone()));
+            }
+            Input::Work(request, reply) => {
+                use crate::web::write::WorkFailure;
+                let config = self.engine.config().clone();
+                let ops = crate::work::Ops::new(&config, self.engine.board(), Utc::now(), "api");
+                let answer = match request.events(&ops) {
+                    Err(e) => Err(WorkFailure::Refused(e)),
+                    Ok(events) if events.is_empty() => Ok(Vec::new()),
+                    Ok(events) => self
+                        .shared
+                        .writer
+                        .append_many(events)
+                        .await
+                        .map_err(|e| WorkFailure::NotStored(e.to_string())),
+                };
+                let _ = reply.send(answer);
+            }
         }
     }
 
@@ -559,6 +619,7 @@ impl Reconciler {
             let live = self.live_state();
             self.shared.metrics.alerts_firing.set(live.alerts.firing.len() as i64);
             self.update_metrics(&live);
+            self.shared.metrics.set_work(self.engine.board());
             let value = redacted(&live);
             let bytes = serde_json::to_vec(&value).unwrap_or_default();
             if let Ok(mut shared) = self.shared.live.write() {
@@ -572,7 +633,8 @@ impl Reconciler {
         }
         let write_due = self.file_dirty && (force || self.written_at.is_none_or(|t| now >= t + WRITE_EVERY));
         if write_due {
-            let value = published.unwrap_or_else(|| redacted(&self.live_state()));
+            let mut value = published.unwrap_or_else(|| redacted(&self.live_state()));
+            with_board(&mut value, self.engine.board());
             if let Err(e) = write_value(&self.snapshot_path, &value) {
                 warn!(error = %e, path = %self.snapshot_path.display(), "cannot write live state");
             }
@@ -631,9 +693,20 @@ fn redacted(live: &LiveState) -> serde_json::Value {
     value
 }
 
-/// Writes the snapshot through the redactor, atomically.
-fn write_snapshot(path: &Path, live: &LiveState) -> std::io::Result<()> {
-    write_value(path, &redacted(live))
+/// Adds the work board to the snapshot file's value (redacted like the rest): the file is what
+/// a restart resumes from, while the API leaves the board out.
+fn with_board(value: &mut serde_json::Value, board: &crate::work::Board) {
+    if let (Some(object), Ok(mut board)) = (value.as_object_mut(), serde_json::to_value(board)) {
+        crate::redact::redact_json(&mut board);
+        object.insert("work".to_string(), board);
+    }
+}
+
+/// Writes the snapshot (with the board) through the redactor, atomically.
+fn write_snapshot(path: &Path, live: &LiveState, board: &crate::work::Board) -> std::io::Result<()> {
+    let mut value = redacted(live);
+    with_board(&mut value, board);
+    write_value(path, &value)
 }
 
 fn write_value(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {

@@ -15,6 +15,7 @@ use crate::events::{Event, NewEvent};
 use crate::health::{self, Verdict};
 use crate::observe::{self, Ping, PingKind};
 use crate::state::{self, EntityState, LiveState, Mismatch, Observation};
+use crate::work::{self, Board};
 
 /// The event `source` of everything the reconciler writes.
 pub const SOURCE: &str = "reconciler";
@@ -26,6 +27,8 @@ pub struct Engine {
     wakeups: HashMap<EntityKey, DateTime<Utc>>,
     timeline: BTreeSet<(DateTime<Utc>, EntityKey)>,
     last_seq: u64,
+    /// The owner's work: tasks, agent reports, usage (the fold of the work events).
+    board: Board,
     pub workspace_revision: Option<String>,
 }
 
@@ -34,8 +37,13 @@ impl Engine {
     pub fn new(config: Arc<Config>, snapshot: Option<LiveState>, now: DateTime<Utc>) -> Engine {
         let mut previous: HashMap<(String, String), EntityState> = HashMap::new();
         let mut last_seq = 0;
-        if let Some(snapshot) = snapshot {
+        let mut board = Board::default();
+        if let Some(mut snapshot) = snapshot {
             last_seq = snapshot.summary.last_event_seq;
+            // The board covers exactly the snapshot's seq; an older snapshot without one
+            // starts an empty board there (its work events are not replayed).
+            board = snapshot.work.take().unwrap_or_default();
+            board.last_seq = last_seq;
             for s in snapshot
                 .agents
                 .into_iter()
@@ -45,6 +53,7 @@ impl Engine {
                 .chain(snapshot.integrations)
                 .chain(snapshot.outputs)
                 .chain(snapshot.projects)
+                .chain(snapshot.budgets)
             {
                 previous.insert((s.kind.clone(), s.id.clone()), s);
             }
@@ -55,6 +64,7 @@ impl Engine {
             wakeups: HashMap::new(),
             timeline: BTreeSet::new(),
             last_seq,
+            board,
             workspace_revision: None,
         };
         engine.adopt(config, previous, now);
@@ -71,6 +81,11 @@ impl Engine {
 
     pub fn state(&self, key: &EntityKey) -> Option<&EntityState> {
         self.states.get(key)
+    }
+
+    /// The owner's work as folded so far.
+    pub fn board(&self) -> &Board {
+        &self.board
     }
 
     /// Swaps in a new configuration, keeping what is known of entities that remain.
@@ -102,7 +117,15 @@ impl Engine {
             state.depends_on = entity.meta.depends_on.iter().map(ToString::to_string).collect();
             state.schedule = describe_schedule(entity);
             state.probe = describe_probe(entity, &config.workspace);
+            // What agents reported and the current step are observations, not configuration.
+            let observed: Vec<(String, serde_json::Value)> = state
+                .details
+                .iter()
+                .filter(|(k, _)| k.starts_with("reported_") || *k == "current_step")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             state.details = details(entity);
+            state.details.extend(observed);
             if state.first_seen.is_none() {
                 state.first_seen = Some(now);
             }
@@ -110,15 +133,76 @@ impl Engine {
         }
     }
 
-    /// Folds one event of the log. Returns the entity it changed, if any.
-    pub fn apply_event(&mut self, event: &Event) -> Option<EntityKey> {
+    /// Folds one event of the log. Returns the entities whose level it may change.
+    pub fn apply_event(&mut self, event: &Event) -> Vec<EntityKey> {
         if event.seq <= self.last_seq {
-            return None;
+            return Vec::new();
         }
         self.last_seq = event.seq;
-        if event.kind != "heartbeat.received" {
-            return None;
+        if event.kind == "heartbeat.received" {
+            return self.apply_heartbeat(event).into_iter().collect();
         }
+        if !self.board.apply(event) {
+            return Vec::new();
+        }
+        let mut changed = Vec::new();
+        if event.kind == "agent.status_changed" {
+            changed.extend(self.apply_report(event));
+        }
+        // Work events move workflows, projects and (with usage) budgets.
+        let usage = event.kind == "usage.recorded";
+        if usage {
+            // Usage is kept for the longest budget window and the two weeks the cost chart shows.
+            let longest = self.config.budgets.iter().map(|b| b.window).max().unwrap_or_default();
+            let keep = longest.max(std::time::Duration::from_secs(15 * 86_400));
+            if let Ok(keep) = chrono::Duration::from_std(keep) {
+                self.board.prune_usage(event.timestamp - keep);
+            }
+        }
+        changed.extend(
+            self.states
+                .keys()
+                .filter(|k| {
+                    matches!(k.kind, Kind::Workflow | Kind::Project) || (usage && k.kind == Kind::Budget)
+                })
+                .cloned(),
+        );
+        changed
+    }
+
+    /// An agent's self-report is its signal: a failure word (`error`, `failed`, `stuck`, ...)
+    /// is a failed observation, anything else a successful one.
+    fn apply_report(&mut self, event: &Event) -> Option<EntityKey> {
+        let key = EntityKey::new(Kind::Agent, event.entity_id.clone());
+        let entity = self.config.entity(&key)?.clone();
+        let state = self.states.get_mut(&key)?;
+        let status = event.status.to_ascii_lowercase();
+        let ok = !matches!(status.as_str(), "error" | "failed" | "failing" | "crashed" | "stuck");
+        let observation = Observation {
+            at: event.timestamp,
+            kind: "report".to_string(),
+            ok: Some(ok),
+            latency_seconds: None,
+            status: None,
+            exit_code: None,
+            error: (!ok).then(|| format!("the agent reported {}", event.status)),
+            rid: None,
+            file: None,
+            size: None,
+            modified: None,
+        };
+        observe::apply_probe(&entity, state, observation);
+        if let Some(data) = event.data.as_ref().and_then(|d| d.as_object()) {
+            for field in ["status", "task", "model", "mode", "tokens", "cost"] {
+                if let Some(value) = data.get(field).filter(|v| !v.is_null()) {
+                    state.details.insert(format!("reported_{field}"), value.clone());
+                }
+            }
+        }
+        Some(key)
+    }
+
+    fn apply_heartbeat(&mut self, event: &Event) -> Option<EntityKey> {
         let kind = Kind::from_lower(&event.entity_type)?;
         let key = EntityKey::new(kind, event.entity_id.clone());
         let data = event.data.as_ref();
@@ -168,28 +252,73 @@ impl Engine {
     /// Re-evaluates every entity; returns the transitions as events.
     pub fn evaluate_all(&mut self, now: DateTime<Utc>) -> Vec<NewEvent> {
         let keys: Vec<EntityKey> = self.states.keys().cloned().collect();
-        let events = keys.iter().filter_map(|k| self.evaluate(k, now)).collect();
+        let events = keys.iter().flat_map(|k| self.evaluate(k, now)).collect();
         self.update_inhibition();
         events
     }
 
-    /// Re-evaluates one entity; returns its transition, if its level changed.
-    pub fn evaluate(&mut self, key: &EntityKey, now: DateTime<Utc>) -> Option<NewEvent> {
-        let entity = self.config.entity(key)?.clone();
-        let state = self.states.get_mut(key)?;
-        let verdict = health::evaluate(&self.config, &entity, state, now);
+    /// Re-evaluates one entity; returns its transition, if its level changed (and that of the
+    /// project it is labelled with, if that changed in turn).
+    pub fn evaluate(&mut self, key: &EntityKey, now: DateTime<Utc>) -> Vec<NewEvent> {
+        let Some(entity) = self.config.entity(key).cloned() else { return Vec::new() };
+        let judged_from_work = match &entity.spec {
+            Spec::Workflow(w) if health::is_judged(&entity) => Some(work::judge_workflow(w, &self.board)),
+            Spec::Project(_) if health::is_judged(&entity) => {
+                let labelled = self.labelled(&key.id);
+                let labelled: Vec<(&str, Level)> = labelled.iter().map(|(k, l)| (k.as_str(), *l)).collect();
+                Some(work::judge_project(&key.id, &labelled, &self.board))
+            }
+            _ => None,
+        };
+        let budget_wakeup = match &entity.spec {
+            Spec::Budget(b) => Some(self.measure_budget(key, b, now)),
+            _ => None,
+        };
+        let Some(state) = self.states.get_mut(key) else { return Vec::new() };
+        let verdict = match judged_from_work {
+            Some(judgement) => {
+                if let Some(step) = &judgement.current_step {
+                    state.details.insert("current_step".to_string(), step.clone().into());
+                } else {
+                    state.details.remove("current_step");
+                }
+                Verdict {
+                    level: judgement.level,
+                    reason: judgement.reason,
+                    message: judgement.message,
+                    rule: None,
+                    evidence: None,
+                }
+            }
+            None => health::evaluate(&self.config, &entity, state, now),
+        };
         let expectation =
             health::is_judged(&entity).then(|| health::expectation(&entity, state, now)).flatten();
         state.expected_at = expectation.as_ref().map(|e| e.expected_at);
         state.deadline = expectation.as_ref().map(|e| e.deadline);
         state.missed_runs = expectation.map_or(0, |e| u64::from(e.missed_runs));
         state.last_checked = Some(now);
-        let wakeup = health::next_wakeup(&entity, state, now);
+        let wakeup = health::next_wakeup(&entity, state, now).or(budget_wakeup.flatten());
         let event = record(state, verdict, now);
         if event.is_some() {
             // A level change can hold back (or release) the alerts of dependents.
             self.update_inhibition();
         }
+        self.schedule(key, wakeup);
+        let mut events: Vec<NewEvent> = event.into_iter().collect();
+        // A project takes the worst level of the entities labelled with it.
+        if !events.is_empty()
+            && let Some(project) = entity.meta.labels.get("project")
+        {
+            let project = EntityKey::new(Kind::Project, project.clone());
+            if project != *key {
+                events.extend(self.evaluate(&project, now));
+            }
+        }
+        events
+    }
+
+    fn schedule(&mut self, key: &EntityKey, wakeup: Option<DateTime<Utc>>) {
         if let Some(old) = self.wakeups.remove(key) {
             self.timeline.remove(&(old, key.clone()));
         }
@@ -197,7 +326,63 @@ impl Engine {
             self.wakeups.insert(key.clone(), at);
             self.timeline.insert((at, key.clone()));
         }
-        event
+    }
+
+    /// The judged entities labelled `project: ID`, with their levels.
+    fn labelled(&self, project: &str) -> Vec<(String, Level)> {
+        self.states
+            .iter()
+            .filter(|(k, s)| k.kind != Kind::Project && s.labels.get("project").is_some_and(|p| p == project))
+            .filter(|(k, _)| self.config.entity(k).is_some_and(|e| health::is_judged(e)))
+            .map(|(k, s)| (k.to_string(), s.health))
+            .collect()
+    }
+
+    /// Measures a budget's spend into its state (a successful observation: the spend is
+    /// known); returns when the spend next changes with no new usage (the window moving on).
+    fn measure_budget(
+        &mut self,
+        key: &EntityKey,
+        budget: &crate::config::Budget,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let tz = self.config.settings.timezone;
+        let spent = work::spent(budget, &self.board.usage, now, tz);
+        let state = self.states.get_mut(key)?;
+        state.spent = Some(spent);
+        state.last_signal =
+            self.board.usage.iter().filter(|r| work::in_scope(&budget.scope, &r.usage)).map(|r| r.at).max();
+        state.last = Some(Observation {
+            at: now,
+            kind: "budget".to_string(),
+            ok: Some(true),
+            latency_seconds: None,
+            status: None,
+            exit_code: None,
+            error: None,
+            rid: None,
+            file: None,
+            size: None,
+            modified: None,
+        });
+        // The window moves on: a calendar window starts afresh at local midnight, a rolling
+        // one loses its oldest record when that ages out.
+        let start = work::window_start(budget.window, now, tz);
+        let oldest = self
+            .board
+            .usage
+            .iter()
+            .filter(|r| r.at >= start && r.at <= now && work::in_scope(&budget.scope, &r.usage))
+            .map(|r| r.at)
+            .min()?;
+        let secs = budget.window.as_secs();
+        if secs > 0 && secs % 86_400 == 0 {
+            let day = std::time::Duration::from_secs(86_400);
+            let today = work::window_start(day, now, tz);
+            Some(work::window_start(day, today + chrono::Duration::hours(36), tz))
+        } else {
+            Some(oldest + chrono::Duration::from_std(budget.window).ok()? + chrono::Duration::milliseconds(1))
+        }
     }
 
     /// Every visible entity with its state, for alert evaluation.
@@ -289,15 +474,69 @@ impl Engine {
                 Spec::Integration(_) => &mut live.integrations,
                 Spec::Output(_) => &mut live.outputs,
                 Spec::Project(_) => &mut live.projects,
+                Spec::Budget(_) => &mut live.budgets,
             };
             list.push(s.clone());
         }
         live.summary.overall_health = overall;
-        live.summary.active_mode = self
-            .config
-            .orchestrator()
-            .and_then(|o| if let Spec::Agent(a) = &o.spec { a.mode.map(|m| format!("{m:?}")) } else { None });
+        // The mode set last wins over the orchestrator's declared one.
+        live.summary.active_mode = self.board.mode.as_ref().map(|m| format!("{:?}", m.mode)).or_else(|| {
+            self.config.orchestrator().and_then(|o| {
+                if let Spec::Agent(a) = &o.spec { a.mode.map(|m| format!("{m:?}")) } else { None }
+            })
+        });
+        self.work_view(&mut live, now);
         live
+    }
+
+    /// Tasks, the inbox and usage, as live state shows them; and the board to restore from.
+    fn work_view(&self, live: &mut LiveState, now: DateTime<Utc>) {
+        let tz = self.config.settings.timezone;
+        live.tasks = self.board.tasks().into_iter().cloned().collect();
+        let inbox = self.board.inbox();
+        live.inbox.raw = self.board.tasks.len() as u64;
+        live.inbox.untriaged = inbox.len() as u64;
+        live.inbox.triaged =
+            self.board.tasks.values().filter(|t| t.status == work::Status::Triaged).count() as u64;
+        live.inbox.urgent = self
+            .board
+            .tasks
+            .values()
+            .filter(|t| !t.status.is_finished() && t.priority == Some(crate::config::Priority::Urgent))
+            .count() as u64;
+        live.inbox.newest = inbox
+            .iter()
+            .rev()
+            .take(10)
+            .map(|t| state::InboxItem {
+                id: t.id.clone(),
+                text: t.text.clone(),
+                source: Some(t.source.clone()),
+                created: Some(t.created),
+            })
+            .collect();
+        let today = work::totals(work::today(&self.board.usage, now, tz), tz);
+        let currency =
+            today.currencies.first().cloned().unwrap_or_else(|| work::DEFAULT_CURRENCY.to_string());
+        live.usage = state::Usage {
+            input_tokens: today.all.input_tokens,
+            output_tokens: today.all.output_tokens,
+            total_tokens: today.all.total_tokens,
+            estimated_cost: today.all.estimated_cost,
+            currency: currency.clone(),
+            by_model: today.by_model.iter().map(|(m, t)| (m.clone(), t.estimated_cost)).collect(),
+            by_agent: today.by_agent.iter().map(|(a, t)| (a.clone(), t.estimated_cost)).collect(),
+            by_day: BTreeMap::new(),
+        };
+        let fortnight = work::window_start(std::time::Duration::from_secs(14 * 86_400), now, tz);
+        for record in self.board.usage.iter().filter(|r| r.at >= fortnight && r.at <= now) {
+            let day = record.at.with_timezone(&tz).date_naive().to_string();
+            let cost =
+                live.usage.by_day.entry(day).or_default().entry(record.usage.model.clone()).or_default();
+            *cost += record.usage.estimated_cost;
+        }
+        live.summary.daily_estimated_cost = today.all.estimated_cost;
+        live.summary.currency = currency;
     }
 }
 
@@ -436,6 +675,19 @@ fn details(entity: &Entity) -> serde_json::Map<String, serde_json::Value> {
         Spec::Output(o) => {
             put("type", serde_json::json!(o.type_));
             put("trigger", serde_json::json!(o.trigger));
+        }
+        Spec::Budget(b) => {
+            let scope = match &b.scope {
+                crate::config::BudgetScope::All => "all".to_string(),
+                crate::config::BudgetScope::Agent(id) => format!("agent/{id}"),
+                crate::config::BudgetScope::Routine(id) => format!("routine/{id}"),
+                crate::config::BudgetScope::Model(name) => format!("model/{name}"),
+            };
+            put("scope", scope.into());
+            put("window", crate::duration::human(b.window).into());
+            put("warn_at", serde_json::json!(b.warn_at));
+            put("fail_at", serde_json::json!(b.fail_at));
+            put("currency", b.currency.clone().into());
         }
         Spec::Routine(_) => {}
     }

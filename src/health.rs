@@ -25,11 +25,16 @@ pub struct Verdict {
     pub evidence: Option<Observation>,
 }
 
-/// Whether an entity is judged and counted at all: active, and of a kind that is observed.
+/// Whether an entity is judged and counted at all: active and visible. Workflows and projects
+/// are judged from the work board (SPEC section 8), budgets from their spend.
 pub fn is_judged(entity: &Entity) -> bool {
-    entity.meta.desired == DesiredState::Active
-        && !entity.inert
-        && matches!(entity.spec, Spec::Routine(_) | Spec::Integration(_) | Spec::Output(_) | Spec::Agent(_))
+    entity.meta.desired == DesiredState::Active && !entity.inert
+}
+
+/// Whether health rules decide the entity's level; workflows and projects are judged from
+/// their tasks instead (`crate::work::judge_workflow`, `judge_project`).
+pub fn is_rule_judged(entity: &Entity) -> bool {
+    is_judged(entity) && !matches!(entity.spec, Spec::Workflow(_) | Spec::Project(_))
 }
 
 /// Where a routine or output stands against its schedule or age contract.
@@ -124,6 +129,15 @@ impl Fields<'_> {
             "overdue" => e.map_or(Value::Null, |e| Value::Bool(e.overdue)),
             "missed_runs" => e.map_or(Value::Null, |e| Value::Number(f64::from(e.missed_runs))),
             "running_for" => s.running_since.map_or(Value::Null, |t| duration_between(t, self.now)),
+            "spent" => s.spent.map_or(Value::Null, Value::Number),
+            "ratio" => match (&self.entity.spec, s.spent) {
+                (Spec::Budget(b), Some(spent)) => b
+                    .fail_at
+                    .or(b.warn_at)
+                    .filter(|l| *l > 0.0)
+                    .map_or(Value::Null, |l| Value::Number(spent / l)),
+                _ => Value::Null,
+            },
             _ => Value::Null,
         }
     }
@@ -180,8 +194,8 @@ fn decide(
         DesiredState::Retired => return not_judged("Retired", "desired state is retired; not evaluated"),
         DesiredState::Active => {}
     }
-    if !is_judged(entity) {
-        return not_judged("NotObserved", "tracked, not judged: nothing observes this kind");
+    if !is_rule_judged(entity) {
+        return not_judged("NotObserved", "judged from its tasks, not by health rules");
     }
     let f = fields(entity, state, now);
     let lookup = |path: &str| f.get(path);
@@ -259,11 +273,24 @@ fn fallback(entity: &Entity, state: &EntityState) -> Verdict {
                 "NoOutcome",
                 "signals came, but none yet that says whether it works".to_string(),
             ),
-            None => verdict(Level::Unknown, "NeverObserved", "no signal yet".to_string()),
+            None => verdict(Level::Unknown, "NeverObserved", never_observed(entity)),
         };
     };
     if last.ok != Some(false) {
-        return verdict(Level::Healthy, "Healthy", healthy_message(state));
+        let message = match (&entity.spec, state.spent) {
+            (Spec::Budget(b), Some(spent)) => {
+                let limit =
+                    |name: &str, at: Option<f64>| at.map(|v| format!("; {name} at {v}")).unwrap_or_default();
+                format!(
+                    "spent {spent} {} in the window{}{}",
+                    b.currency,
+                    limit("warns", b.warn_at),
+                    limit("fails", b.fail_at)
+                )
+            }
+            _ => healthy_message(state),
+        };
+        return verdict(Level::Healthy, "Healthy", message);
     }
     let error = last.error.as_deref().unwrap_or("the observation failed");
     let message = match &entity.spec {
@@ -275,6 +302,18 @@ fn fallback(entity: &Entity, state: &EntityState) -> Verdict {
         _ => format!("the latest observation failed: {error}"),
     };
     verdict(Level::Warning, "Degraded", message)
+}
+
+/// What an entity never observed waits for, and how to give it that.
+fn never_observed(entity: &Entity) -> String {
+    match &entity.spec {
+        Spec::Agent(_) => format!(
+            "no report yet; the agent reports with `mission-control agent report {} --status working` \
+             or POST /api/v1/agents/{}/report",
+            entity.key.id, entity.key.id
+        ),
+        _ => "no signal yet".to_string(),
+    }
 }
 
 fn healthy_message(state: &EntityState) -> String {

@@ -21,10 +21,13 @@
 //! - [`probe`]: pulled probes (http, tcp, command, file); [`credentials`] they may use.
 //! - [`alert`]: notifications and their delivery to receivers (webhook, Telegram, ...).
 //! - [`daemon`]: the long-running process; [`web`]: its HTTP surface; [`metrics`].
-//! - [`report`]: `plan` and `why`.
+//! - [`report`]: `plan`, `why` and the chat commands' view (live state, docs layer, today).
+//! - [`commands`]: the twelve chat commands, as text for a phone and JSON.
+//! - [`telegram`]: the Telegram command listener, answering the owner without the orchestrator.
 //! - [`work`]: the owner's work: inbox, tasks, workflows, usage.
 
 pub mod alert;
+pub mod commands;
 pub mod condition;
 pub mod config;
 pub mod credentials;
@@ -42,4 +45,5 @@ pub mod report;
 pub mod schedule;
 pub mod schema;
 pub mod state;
+pub mod telegram;
 pub mod web;

@@ -54,7 +54,14 @@ pub struct Metrics {
     pub inbox_items: IntGaugeVec,
     pub tasks: IntGaugeVec,
     pub build_info: IntGaugeVec,
+    /// Chat commands answered or ignored, by channel (`telegram`, `api`).
+    pub chat_commands_total: IntCounterVec,
+    /// The (model, agent) pairs with series: usage names them, so they are capped.
+    usage_series: std::sync::Mutex<HashSet<(String, String)>>,
 }
+
+/// At most this many (model, agent) pairs get series of their own; the rest count as `other`.
+const MAX_USAGE_SERIES: usize = 256;
 
 fn name(n: &str) -> String {
     format!("mission_control_{n}")
@@ -152,7 +159,16 @@ impl Metrics {
                 &["version"],
             )
             .expect("metric"),
+            chat_commands_total: IntCounterVec::new(
+                Opts::new(
+                    name("chat_commands_total"),
+                    "Chat commands by channel and outcome (answered, ignored, failed)",
+                ),
+                &["channel", "outcome"],
+            )
+            .expect("metric"),
             registry,
+            usage_series: std::sync::Mutex::new(HashSet::new()),
         };
         for c in m.collectors() {
             m.registry.register(c).expect("metric registered once");
@@ -185,7 +201,64 @@ impl Metrics {
             Box::new(m.inbox_items.clone()),
             Box::new(m.tasks.clone()),
             Box::new(m.build_info.clone()),
+            Box::new(m.chat_commands_total.clone()),
         ]
+    }
+
+    /// Counts a usage record's tokens and cost. Models and agents come from usage records, not
+    /// only the configuration, so past [`MAX_USAGE_SERIES`] pairs they are counted as `other`.
+    pub fn record_usage(&self, usage: &crate::work::event::UsageRecorded) {
+        let pair = (usage.model.clone(), usage.agent.clone());
+        let (model, agent) = {
+            let mut seen = self.usage_series.lock().unwrap_or_else(|e| e.into_inner());
+            if seen.contains(&pair) || seen.len() < MAX_USAGE_SERIES {
+                seen.insert(pair.clone());
+                pair
+            } else {
+                ("other".to_string(), "other".to_string())
+            }
+        };
+        for (direction, tokens) in [
+            ("input", usage.input_tokens),
+            ("output", usage.output_tokens),
+            ("cache_read", usage.cache_read_tokens),
+            ("cache_write", usage.cache_write_tokens),
+        ] {
+            self.tokens_total.with_label_values(&[&model, &agent, direction]).inc_by(tokens);
+        }
+        if usage.estimated_cost.is_finite() && usage.estimated_cost > 0.0 {
+            self.estimated_cost_total
+                .with_label_values(&[&model, &usage.currency])
+                .inc_by(usage.estimated_cost);
+        }
+    }
+
+    /// The inbox and task gauges from the board.
+    pub fn set_work(&self, board: &crate::work::Board) {
+        use crate::work::Status;
+        let inbox = board.tasks.values().filter(|t| t.status == Status::Inbox).count();
+        let triaged = board.tasks.values().filter(|t| t.status == Status::Triaged).count();
+        let urgent = board
+            .tasks
+            .values()
+            .filter(|t| !t.status.is_finished() && t.priority == Some(crate::config::Priority::Urgent))
+            .count();
+        for (state, n) in
+            [("raw", board.tasks.len()), ("untriaged", inbox), ("triaged", triaged), ("urgent", urgent)]
+        {
+            self.inbox_items.with_label_values(&[state]).set(n as i64);
+        }
+        let mut counts: std::collections::BTreeMap<(&str, String), i64> = std::collections::BTreeMap::new();
+        for task in board.tasks.values() {
+            let domain = task.domain.map_or("none".to_string(), |d| {
+                serde_json::to_value(d).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+            });
+            *counts.entry((task.status.as_str(), domain)).or_default() += 1;
+        }
+        self.tasks.reset();
+        for ((status, domain), n) in counts {
+            self.tasks.with_label_values(&[status, &domain]).set(n);
+        }
     }
 
     /// Sets the state set of one entity's health.

@@ -89,6 +89,7 @@ pub fn fresh(entity: &Entity, now: DateTime<Utc>) -> EntityState {
         expected_at: None,
         deadline: None,
         missed_runs: 0,
+        spent: None,
         schedule: None,
         probe: None,
         details: serde_json::Map::new(),

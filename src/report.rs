@@ -1,5 +1,5 @@
-//! `plan` and `why`: answers computed from the live state and the log, the same way the
-//! daemon computes them, whether or not the daemon runs.
+//! `plan`, `why` and the chat commands' view: answers computed from the live state and the
+//! log, the same way the daemon computes them, whether or not the daemon runs.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -217,4 +217,106 @@ fn firing_now(config: &Config, engine: &Engine, now: DateTime<Utc>) -> Vec<Strin
         }
     }
     lines
+}
+
+/// The docs layer of a workspace (SPEC section 1): the human-intent files the chat commands
+/// fall back on. A missing or unreadable file is simply absent.
+pub fn read_docs(workspace: &Path) -> crate::commands::Docs {
+    let read = |name: &str| std::fs::read_to_string(workspace.join(name)).ok();
+    crate::commands::Docs {
+        mission_control: read("MISSION_CONTROL.md"),
+        projects: read("PROJECTS.md"),
+        tasks: read("TASKS.md"),
+        decisions: read("DECISIONS.md"),
+        runbooks: read("RUNBOOKS.md"),
+        outputs: read("OUTPUTS.md"),
+    }
+}
+
+/// The orchestrator's daily memory for the local day of `now`
+/// (`<openclaw home>/workspace/memory/YYYY-MM-DD.md`), when present.
+pub fn read_memory(config: &Config, now: DateTime<Utc>) -> Option<String> {
+    let day = now.with_timezone(&config.settings.timezone).date_naive();
+    let path = config.settings.openclaw_home.join("workspace").join("memory").join(format!("{day}.md"));
+    std::fs::read_to_string(path).ok()
+}
+
+/// The events of the local day of `now`, oldest first, without protected entities' ones.
+pub fn today_events(
+    workspace: &Path,
+    config: Option<&Config>,
+    now: DateTime<Utc>,
+) -> Vec<crate::events::Event> {
+    let tz = config.map_or(chrono_tz::UTC, |c| c.settings.timezone);
+    let midnight = crate::work::window_start(std::time::Duration::from_secs(86_400), now, tz);
+    let filter = EventFilter { since: Some(midnight), ..EventFilter::default() };
+    let mut events = read_events(&workspace.join("state"), &filter).unwrap_or_default();
+    if let Some(config) = config {
+        events.retain(|e| !crate::web::api::hidden(config, e));
+    }
+    events
+}
+
+/// A chat command's answer, computed without the daemon: live state from the snapshot and the
+/// log when there is any, else the docs layer. `Err` when the command does not exist.
+pub fn chat(
+    workspace: &Path,
+    name: &str,
+    arg: Option<&str>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Result<crate::commands::Reply, String>> {
+    let command = match crate::commands::Command::parse(name, arg) {
+        Ok(command) => command,
+        Err(e) => return Ok(Err(e)),
+    };
+    let state_dir = workspace.join("state");
+    let has_state =
+        state_dir.join(state::FILE).exists() || state_dir.join(crate::events::EVENTS_FILE).exists();
+    let engine = if has_state { current_engine(workspace, now)?.ok() } else { None };
+    let config = match &engine {
+        Some(engine) => Some(engine.config().clone()),
+        None => config::load(workspace, now).ok().map(Arc::new),
+    };
+    let live = engine.as_ref().map(|e| {
+        let mut live = e.snapshot(now);
+        // Firing alerts as the daemon last wrote them.
+        if let Some(saved) = state::read(&state_dir.join(state::FILE)) {
+            live.alerts = saved.alerts;
+        }
+        live
+    });
+    Ok(Ok(chat_with(
+        workspace,
+        config.as_deref(),
+        live.as_ref(),
+        engine.as_ref().map(Engine::board),
+        &command,
+        now,
+    )))
+}
+
+/// A chat command's answer over the given state, with the docs layer, the orchestrator's
+/// daily memory and today's events read from the workspace.
+pub fn chat_with(
+    workspace: &Path,
+    config: Option<&Config>,
+    live: Option<&state::LiveState>,
+    board: Option<&crate::work::Board>,
+    command: &crate::commands::Command,
+    now: DateTime<Utc>,
+) -> crate::commands::Reply {
+    let docs = read_docs(workspace);
+    let memory = config.and_then(|c| read_memory(c, now));
+    let today = today_events(workspace, config, now);
+    let view = crate::commands::View {
+        config,
+        live,
+        board,
+        today_events: &today,
+        docs: &docs,
+        memory: memory.as_deref(),
+        now,
+        tz: config.map_or(chrono_tz::UTC, |c| c.settings.timezone),
+    };
+    crate::commands::answer(command, &view)
 }

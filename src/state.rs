@@ -31,16 +31,21 @@ pub struct LiveState {
     pub mismatches: Vec<Mismatch>,
     pub agents: Vec<EntityState>,
     pub subagents: Vec<EntityState>,
-    pub tasks: Vec<Task>,
+    /// Every task, inbox items included, in creation order.
+    pub tasks: Vec<crate::work::Task>,
     pub workflows: Vec<EntityState>,
     pub routines: Vec<EntityState>,
     pub integrations: Vec<EntityState>,
     pub outputs: Vec<EntityState>,
     pub projects: Vec<EntityState>,
-    pub budgets: Vec<BudgetState>,
+    pub budgets: Vec<EntityState>,
     pub usage: Usage,
     pub inbox: Inbox,
     pub alerts: Alerts,
+    /// The work board the snapshot file restores from (tasks, reports, usage records). Only
+    /// in `state/mission-control.json`; `GET /api/v1/state` leaves it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<crate::work::Board>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -185,6 +190,9 @@ pub struct EntityState {
     pub deadline: Option<DateTime<Utc>>,
     #[serde(default)]
     pub missed_runs: u64,
+    /// Budgets: the spend in the current window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spent: Option<f64>,
     /// A human description of the schedule or probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
@@ -198,42 +206,6 @@ pub struct EntityState {
 /// A task of the work tracker (SPEC section 8).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Task {
-    pub id: String,
-    pub title: String,
-    pub domain: Option<String>,
-    pub status: String,
-    pub priority: Option<String>,
-    pub classification: Option<String>,
-    pub owner: Option<String>,
-    pub repo: Option<String>,
-    pub branch: Option<String>,
-    pub blocker: Option<String>,
-    #[serde(default)]
-    pub depends_on: Vec<String>,
-    pub test_status: Option<String>,
-    pub expected_output: Option<String>,
-    pub parent: Option<String>,
-    pub created: Option<DateTime<Utc>>,
-    pub updated: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BudgetState {
-    pub id: String,
-    pub scope: String,
-    pub window: String,
-    pub spent: f64,
-    pub ratio: Option<f64>,
-    pub warn_at: Option<f64>,
-    pub fail_at: Option<f64>,
-    pub currency: String,
-    pub health: Option<Level>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Usage {
     /// Today, in the settings' timezone.
     pub input_tokens: u64,
@@ -241,8 +213,14 @@ pub struct Usage {
     pub total_tokens: u64,
     pub estimated_cost: f64,
     pub currency: String,
+    /// Today's estimated cost by model and by agent.
     #[serde(default)]
     pub by_model: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub by_agent: BTreeMap<String, f64>,
+    /// Estimated cost by local day (`YYYY-MM-DD`) and model, the last 14 days.
+    #[serde(default)]
+    pub by_day: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]

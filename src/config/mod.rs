@@ -157,7 +157,13 @@ impl Kind {
     pub fn is_entity(self) -> bool {
         matches!(
             self,
-            Kind::Routine | Kind::Integration | Kind::Output | Kind::Agent | Kind::Workflow | Kind::Project
+            Kind::Routine
+                | Kind::Integration
+                | Kind::Output
+                | Kind::Agent
+                | Kind::Workflow
+                | Kind::Project
+                | Kind::Budget
         )
     }
 }
@@ -275,6 +281,17 @@ pub struct Settings {
     pub ping_body_bytes: usize,
     /// Whether the built-in default health rules apply.
     pub health_defaults: bool,
+    /// The Telegram command listener, when configured.
+    pub telegram_commands: Option<TelegramCommands>,
+}
+
+/// `telegram_commands`: the bot whose chats the daemon answers itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct TelegramCommands {
+    /// Credential reference of the bot token.
+    pub credential: String,
+    pub allowed_chat_ids: Vec<String>,
+    pub api_base: String,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9797";
@@ -345,6 +362,8 @@ pub enum Spec {
     Agent(Agent),
     Workflow(Workflow),
     Project(Project),
+    /// A budget of the rules is also an entity: its level follows its spend.
+    Budget(Budget),
 }
 
 /// How an entity is observed.

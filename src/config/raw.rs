@@ -630,6 +630,22 @@ pub struct Settings {
     pub limits: Option<LimitSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthSettings>,
+    /// Answers the chat commands over Telegram itself, so the owner can ask `server` while
+    /// the orchestrator is down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram_commands: Option<TelegramCommandSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramCommandSettings {
+    /// Credential reference of the bot token.
+    pub credential: At<String>,
+    /// The only chats answered; every other update is ignored (and counted).
+    pub allowed_chat_ids: Vec<ChatId>,
+    /// Default https://api.telegram.org.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base: Option<At<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

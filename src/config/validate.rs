@@ -426,7 +426,31 @@ fn settings(cx: &mut Cx, raw: Option<&raw::Settings>) -> Settings {
         // As Healthchecks: the first 100 kB of a ping body are kept.
         ping_body_bytes: limits.ping_body_bytes.unwrap_or(100_000).min(MAX_PING_BODY_KEPT),
         health_defaults: raw.health.as_ref().and_then(|h| h.defaults).unwrap_or(true),
+        telegram_commands: raw.telegram_commands.as_ref().and_then(|t| telegram_commands(cx, t)),
     }
+}
+
+fn telegram_commands(cx: &mut Cx, t: &raw::TelegramCommandSettings) -> Option<TelegramCommands> {
+    let path = SETTINGS_FILE;
+    let api_base = match &t.api_base {
+        Some(at) => cx.url(path, "api_base", at)?.trim_end_matches('/').to_string(),
+        None => "https://api.telegram.org".to_string(),
+    };
+    if t.allowed_chat_ids.is_empty() {
+        cx.error(path, &t.credential, "`allowed_chat_ids` lists the chats to answer; it is empty");
+    }
+    Some(TelegramCommands {
+        credential: cx.credential_ref(path, &t.credential)?,
+        allowed_chat_ids: t
+            .allowed_chat_ids
+            .iter()
+            .map(|c| match c {
+                raw::ChatId::Number(n) => n.to_string(),
+                raw::ChatId::Name(s) => s.clone(),
+            })
+            .collect(),
+        api_base,
+    })
 }
 
 fn expand_home(path: &str) -> PathBuf {
@@ -755,6 +779,28 @@ fn convert(
             }
             RawDoc::Budget(d) => {
                 if let Some(b) = budget(cx, path, &d, &mut pending) {
+                    // A budget is also an entity with a level, so it alerts like any other.
+                    let meta = Meta {
+                        name: d.name.clone(),
+                        description: d.description.clone(),
+                        owner: None,
+                        labels: d.labels.clone(),
+                        desired: DesiredState::Active,
+                        depends_on: Vec::new(),
+                        runbook: None,
+                    };
+                    let mut document = to_json(&d);
+                    fill(&mut document, "currency", b.currency.clone().into());
+                    fill(&mut document, "window", dur(b.window));
+                    entities.push(entity(
+                        Kind::Budget,
+                        &d.id,
+                        meta,
+                        Spec::Budget(b.clone()),
+                        false,
+                        document,
+                        path,
+                    ));
                     config.budgets.push(b);
                 }
             }
@@ -1454,7 +1500,10 @@ fn price(cx: &mut Cx, path: &str, d: &raw::Price) -> Option<Price> {
 
 fn budget(cx: &mut Cx, path: &str, d: &raw::Budget, pending: &mut Pending) -> Option<Budget> {
     let scope = match &d.scope {
-        None => BudgetScope::All,
+        None => {
+            cx.error(path, &d.id, "a budget needs `scope`: all, agent/ID, routine/ID or model/NAME");
+            return None;
+        }
         Some(at) => match at.value.split_once('/') {
             None if at.value == "all" => BudgetScope::All,
             Some(("agent", id)) => {

@@ -34,6 +34,51 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/entities/{kind}/{id}", get(entity))
         .route("/api/v1/events", get(events))
         .route("/api/v1/events/stream", get(super::sse::stream))
+        .route("/api/v1/commands/{name}", get(command))
+}
+
+/// `GET /api/v1/commands/{name}`: a chat command's answer as text for a phone (Telegram
+/// Markdown), or with `?format=json` as JSON; `?owner=` is `mytasks`' owner.
+async fn command(
+    State(app): State<AppState>,
+    path: Result<UrlPath<String>, PathRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let bad = |detail: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_parameter", detail);
+    let Ok(UrlPath(name)) = path else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such command"));
+    };
+    let Ok(Query(pairs)) = query else { return Err(bad("not a valid query string".to_string())) };
+    let (mut json, mut owner) = (false, None);
+    for (key, value) in &pairs {
+        match key.as_str() {
+            "format" if value == "json" => json = true,
+            "format" if value == "text" => json = false,
+            "format" => return Err(bad(format!("format: text or json, not {value:?}"))),
+            "owner" if value.len() <= 128 => owner = Some(value.clone()),
+            "owner" => return Err(bad("owner: at most 128 characters".to_string())),
+            _ => return Err(bad("unknown parameter; the parameters are format and owner".to_string())),
+        }
+    }
+    let command = crate::commands::Command::parse(&name, owner.as_deref())
+        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown_command", e))?;
+    let Some(reply) = crate::daemon::chat(&app.shared, command).await else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the daemon is stopping",
+        ));
+    };
+    app.shared.metrics.chat_commands_total.with_label_values(&["api", "answered"]).inc();
+    if json {
+        return Ok(axum::Json(reply.json).into_response());
+    }
+    let mut response = reply.text.into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/markdown; charset=utf-8"),
+    );
+    Ok(response)
 }
 
 /// The validated parameters of `/api/v1/events` (and of the stream, which ignores `limit`).

@@ -31,6 +31,9 @@ use serde::de::DeserializeOwned;
 use super::{ApiError, AppState, constant_time_eq};
 use crate::credentials::Credentials;
 use crate::daemon::Input;
+use crate::work::{
+    AgentReportInput, Assignment, Request as WorkRequest, Status, Triage, UsageInput, WorkError,
+};
 
 /// Bodies of write requests are at most this long (SPEC section 10), whatever
 /// `limits.max_body_bytes` says, unless that is smaller.
@@ -39,7 +42,201 @@ pub const MAX_JSON_BODY: usize = 64 * 1024;
 const DRAIN_CAP: usize = 8 * 1024 * 1024;
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/reload", post(reload))
+    Router::new()
+        .route("/api/v1/reload", post(reload))
+        .route("/api/v1/inbox", post(add_item))
+        .route("/api/v1/triage/auto", post(auto_triage))
+        .route("/api/v1/tasks/{id}/{action}", post(task_action))
+        .route("/api/v1/mode", post(set_mode))
+        .route("/api/v1/usage", post(record_usage))
+        .route("/api/v1/agents/{id}/report", post(agent_report))
+}
+
+/// Sends a work command to the reconciler, which checks it against the board it holds and
+/// stores its events. The answer lists them, with the last one's seq in `X-Event-Seq`.
+async fn run_work(app: &AppState, request: WorkRequest) -> Result<Response, ApiError> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let stopping =
+        || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the daemon is stopping");
+    app.shared.inputs.send(Input::Work(request, reply)).await.map_err(|_| stopping())?;
+    let stored = match answer.await.map_err(|_| stopping())? {
+        Ok(stored) => stored,
+        Err(WorkFailure::Refused(e)) => return Err(work_error(&e)),
+        Err(WorkFailure::NotStored(why)) => {
+            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_recorded", why));
+        }
+    };
+    let id = stored.iter().find(|e| e.entity_type == "task").map(|e| e.entity_id.clone());
+    let seq = stored.last().map(|e| e.seq);
+    let status = if matches!(stored.first(), Some(e) if e.kind == "inbox.item_created") {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let body = serde_json::json!({ "id": id, "events": stored });
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(seq) = seq {
+        response.headers_mut().insert(super::EVENT_SEQ, axum::http::HeaderValue::from(seq));
+    }
+    Ok(response)
+}
+
+/// A refused work command as an answer: 404 for an unknown task or agent, 409 for a move the
+/// lifecycle does not allow, 400 (with the field) for a bad argument.
+fn work_error(error: &WorkError) -> ApiError {
+    let (status, code) = if error.is_not_found() {
+        (StatusCode::NOT_FOUND, "not_found")
+    } else if matches!(error, WorkError::Refused { .. }) {
+        (StatusCode::CONFLICT, "transition_refused")
+    } else {
+        (StatusCode::BAD_REQUEST, "invalid_field")
+    };
+    let detail = match error.field() {
+        Some(field) => match error {
+            WorkError::Invalid { message, .. } => format!("{field}: {message}"),
+            _ => error.to_string(),
+        },
+        None => error.to_string(),
+    };
+    ApiError::new(status, code, detail)
+}
+
+/// Why a work command wrote nothing.
+#[derive(Debug)]
+pub enum WorkFailure {
+    Refused(WorkError),
+    NotStored(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewItem {
+    text: String,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+/// `POST /api/v1/inbox` `{text, source?}`: a raw inbox item (201 with its id).
+async fn add_item(
+    State(app): State<AppState>,
+    WriteJson(item): WriteJson<NewItem>,
+) -> Result<Response, ApiError> {
+    let source = item.source.or(Some("api".to_string()));
+    run_work(&app, WorkRequest::AddItem { text: item.text, source }).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+/// `POST /api/v1/triage/auto`: every untriaged item through the TriageRules.
+async fn auto_triage(
+    State(app): State<AppState>,
+    WriteJson(Empty {}): WriteJson<Empty>,
+) -> Result<Response, ApiError> {
+    run_work(&app, WorkRequest::AutoTriage).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Split {
+    into: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetStatus {
+    status: String,
+    #[serde(default)]
+    blocker: Option<String>,
+}
+
+/// `POST /api/v1/tasks/{id}/{action}`: `triage` `{classification, priority, domain, owner?,
+/// project?}`, `split` `{into: [titles]}`, `assign` `{owner, expected_output, boundaries,
+/// review_criteria}`, `status` `{status, blocker?}`.
+async fn task_action(
+    State(app): State<AppState>,
+    path: Result<axum::extract::Path<(String, String)>, axum::extract::rejection::PathRejection>,
+    WriteJson(body): WriteJson<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let Ok(axum::extract::Path((id, action))) = path else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such task route"));
+    };
+    let request = match action.as_str() {
+        "triage" => {
+            let triage: Triage = action_body(body, "triage")?;
+            WorkRequest::Triage { id, triage }
+        }
+        "split" => {
+            let split: Split = action_body(body, "split")?;
+            WorkRequest::Split { id, titles: split.into }
+        }
+        "assign" => {
+            let assignment: Assignment = action_body(body, "assign")?;
+            WorkRequest::Assign { id, assignment }
+        }
+        "status" => {
+            let change: SetStatus = action_body(body, "status")?;
+            let status = change.status.parse::<Status>().map_err(|e| {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", format!("status: {e}"))
+            })?;
+            WorkRequest::SetStatus { id, status, blocker: change.blocker }
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "task actions are triage, split, assign and status",
+            ));
+        }
+    };
+    run_work(&app, request).await
+}
+
+/// The body of one task action, as that action's type.
+fn action_body<T: DeserializeOwned>(body: serde_json::Value, action: &str) -> Result<T, ApiError> {
+    serde_json::from_value(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("the body of {action} does not fit: {e}"),
+        )
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetMode {
+    mode: crate::config::Mode,
+}
+
+/// `POST /api/v1/mode` `{mode}`: the active delivery mode.
+async fn set_mode(
+    State(app): State<AppState>,
+    WriteJson(body): WriteJson<SetMode>,
+) -> Result<Response, ApiError> {
+    run_work(&app, WorkRequest::SetMode(body.mode)).await
+}
+
+/// `POST /api/v1/usage` `{model, agent, task?, input_tokens, output_tokens,
+/// cache_read_tokens?, cache_write_tokens?, cost?}`.
+async fn record_usage(
+    State(app): State<AppState>,
+    WriteJson(usage): WriteJson<UsageInput>,
+) -> Result<Response, ApiError> {
+    run_work(&app, WorkRequest::Usage(usage)).await
+}
+
+/// `POST /api/v1/agents/{id}/report` `{status, task?, model?, mode?, tokens?}`.
+async fn agent_report(
+    State(app): State<AppState>,
+    path: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+    WriteJson(report): WriteJson<AgentReportInput>,
+) -> Result<Response, ApiError> {
+    let Ok(axum::extract::Path(id)) = path else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such agent"));
+    };
+    run_work(&app, WorkRequest::AgentReport { id, report }).await
 }
 
 /// Whether `address` only accepts connections from this machine.

@@ -110,7 +110,10 @@ impl Board {
     /// Drops usage recorded before `before`: the daemon keeps what its longest budget window
     /// and its reports need, so the snapshot does not grow without end.
     pub fn prune_usage(&mut self, before: DateTime<Utc>) {
-        self.usage.retain(|r| r.at >= before);
+        // Records are oldest first: most calls find nothing to drop and return at once.
+        if self.usage.first().is_some_and(|r| r.at < before) {
+            self.usage.retain(|r| r.at >= before);
+        }
     }
 
     fn item_created(&mut self, event: &Event) -> Option<()> {

@@ -22,7 +22,7 @@ pub enum WorkError {
 }
 
 impl WorkError {
-    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> WorkError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> WorkError {
         WorkError::Invalid { field, message: message.into() }
     }
 

@@ -13,6 +13,7 @@
 //! - `event`: the work events' types and the shape of their data.
 //! - `board`: [`Board`], the fold of the event log.
 //! - `ops`: the commands ([`Ops`]).
+//! - `request`: one command as a value ([`Request`]), for the CLI and the write API alike.
 //! - `usage`: pricing, usage totals and budget spend.
 //! - `judge`: workflows' and projects' levels.
 //! - `error`: [`WorkError`].
@@ -24,6 +25,7 @@ mod judge;
 mod ops;
 #[cfg(test)]
 mod owner;
+mod request;
 mod task;
 #[cfg(test)]
 mod testing;
@@ -36,6 +38,7 @@ pub use ops::{
     AgentReportInput, Assignment, AutoTriage, DEFAULT_CURRENCY, MAX_CHILDREN, MAX_COST, MAX_NAME_BYTES,
     MAX_TEXT_BYTES, MAX_TITLE_BYTES, MAX_TOKENS, Ops, Triage, UsageInput, parse_choice,
 };
+pub use request::Request;
 pub use task::{Status, TITLE_CHARS, Task, Via, describe_moves, moves, title_of};
 pub use usage::{
     Totals, UsageRecord, UsageTotals, cost, in_scope, price_for, spent, today, totals, window_start,

@@ -19,10 +19,10 @@ use super::error::WorkError;
 use super::event::{
     self, AgentStatus, Assigned, ItemCreated, ModeChanged, Split, StatusChanged, Triaged, UsageRecorded,
 };
-use crate::config::check_owner;
 use super::task::{Status, Task, Via};
 use super::usage::{cost, price_for, round6};
 use crate::condition::Value;
+use crate::config::check_owner;
 use crate::config::{Classification, Config, Domain, EntityKey, Kind, Mode, Priority, Spec, valid_id};
 use crate::events::NewEvent;
 
