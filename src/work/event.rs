@@ -19,7 +19,8 @@ pub const SPLIT: &str = "task.split";
 pub const ASSIGNED: &str = "task.assigned";
 /// A task moved along its lifecycle.
 pub const STATUS_CHANGED: &str = "task.status_changed";
-/// The same as a [`STATUS_CHANGED`] to `blocked`; read, never written by the commands.
+/// A [`STATUS_CHANGED`] to `blocked`: written for every block, with the same data (`from`,
+/// `to`, `blocker`); the fold needs only `blocker`.
 pub const BLOCKED: &str = "task.blocked";
 /// The active delivery mode changed.
 pub const MODE_CHANGED: &str = "mode.changed";

@@ -294,7 +294,9 @@ impl<'a> Ops<'a> {
             None => format!("{} → {to}", task.status),
         };
         let data = StatusChanged { from: Some(task.status), to, blocker };
-        Ok(vec![self.event(event::STATUS_CHANGED, event::TASK_ENTITY, &task.id, to.as_str(), message, &data)])
+        // A block has its own type, so a reader of the log finds blockers without the data.
+        let kind = if to == Status::Blocked { event::BLOCKED } else { event::STATUS_CHANGED };
+        Ok(vec![self.event(kind, event::TASK_ENTITY, &task.id, to.as_str(), message, &data)])
     }
 
     /// `mode set MODE`. Setting the mode that is already active writes nothing.
