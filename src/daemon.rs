@@ -698,6 +698,10 @@ fn redacted(live: &LiveState) -> serde_json::Value {
 fn with_board(value: &mut serde_json::Value, board: &crate::work::Board) {
     if let (Some(object), Ok(mut board)) = (value.as_object_mut(), serde_json::to_value(board)) {
         crate::redact::redact_json(&mut board);
+        // The tasks are the live state's `tasks` already; the board takes them back from there.
+        if let Some(board) = board.as_object_mut() {
+            board.remove("tasks");
+        }
         object.insert("work".to_string(), board);
     }
 }

@@ -44,6 +44,8 @@ impl Engine {
             // starts an empty board there (its work events are not replayed).
             board = snapshot.work.take().unwrap_or_default();
             board.last_seq = last_seq;
+            // The snapshot file keeps the tasks once, in the live state's list.
+            board.tasks = std::mem::take(&mut snapshot.tasks).into_iter().map(|t| (t.id.clone(), t)).collect();
             for s in snapshot
                 .agents
                 .into_iter()
