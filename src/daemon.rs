@@ -662,7 +662,15 @@ impl Reconciler {
             .chain(&live.outputs)
             .chain(&live.workflows)
             .chain(&live.projects)
+            .chain(&live.budgets)
         {
+            // Entities another daemon judges (settings `select`) are that daemon's series.
+            let selected = config::Kind::from_lower(&s.kind)
+                .and_then(|k| self.engine.config().entity(&EntityKey::new(k, s.id.clone())))
+                .is_none_or(|e| e.selected);
+            if !selected {
+                continue;
+            }
             m.set_entity_health(&s.kind, &s.id, s.health);
             if let Some(t) = s.last_signal {
                 m.entity_last_signal

@@ -28,7 +28,7 @@ pub struct Verdict {
 /// Whether an entity is judged and counted at all: active and visible. Workflows and projects
 /// are judged from the work board (SPEC section 8), budgets from their spend.
 pub fn is_judged(entity: &Entity) -> bool {
-    entity.meta.desired == DesiredState::Active && !entity.inert
+    entity.meta.desired == DesiredState::Active && !entity.inert && entity.selected
 }
 
 /// Whether health rules decide the entity's level; workflows and projects are judged from
@@ -193,6 +193,9 @@ fn decide(
         DesiredState::Paused => return not_judged("Paused", "desired state is paused; not evaluated"),
         DesiredState::Retired => return not_judged("Retired", "desired state is retired; not evaluated"),
         DesiredState::Active => {}
+    }
+    if !entity.selected {
+        return not_judged("NotSelected", "judged by another daemon: outside this one's settings `select`");
     }
     if !is_rule_judged(entity) {
         return not_judged("NotObserved", "judged from its tasks, not by health rules");

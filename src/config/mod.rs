@@ -283,6 +283,9 @@ pub struct Settings {
     pub health_defaults: bool,
     /// The Telegram command listener, when configured.
     pub telegram_commands: Option<TelegramCommands>,
+    /// The entities this daemon judges; `None` is all.
+    #[serde(skip)]
+    pub select: Option<Selector>,
 }
 
 /// `telegram_commands`: the bot whose chats the daemon answers itself.
@@ -316,6 +319,9 @@ pub struct Entity {
     pub spec: Spec,
     /// Protected and not activated: never probed, evaluated or shown anywhere.
     pub inert: bool,
+    /// Matched by the settings' `select` (true without one): judged by this daemon. The
+    /// others are shown as not judged here (reason `NotSelected`), never probed or alerted.
+    pub selected: bool,
     /// The document with defaults applied, as condition fields `entity.*` see it.
     pub document: serde_json::Value,
     /// Where the document was written, for messages.

@@ -387,7 +387,7 @@ desired_document! {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Selector {
-    /// Lower-case kinds: routine, integration, output, agent, workflow, project.
+    /// Lower-case kinds: routine, integration, output, agent, workflow, project, budget.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kind: Vec<At<String>>,
     /// Ids, `*` globs allowed.
@@ -634,6 +634,10 @@ pub struct Settings {
     /// the orchestrator is down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telegram_commands: Option<TelegramCommandSettings>,
+    /// The entities this daemon judges (default all): the others are neither probed nor
+    /// alerted here, for one daemon per host over one shared workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<Selector>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -427,6 +427,7 @@ fn settings(cx: &mut Cx, raw: Option<&raw::Settings>) -> Settings {
         ping_body_bytes: limits.ping_body_bytes.unwrap_or(100_000).min(MAX_PING_BODY_KEPT),
         health_defaults: raw.health.as_ref().and_then(|h| h.defaults).unwrap_or(true),
         telegram_commands: raw.telegram_commands.as_ref().and_then(|t| telegram_commands(cx, t)),
+        select: raw.select.as_ref().map(|s| selector(cx, path, s, false)),
     }
 }
 
@@ -806,6 +807,12 @@ fn convert(
             }
         }
     }
+    // One daemon per host over one shared workspace: this one judges only its slice.
+    if let Some(select) = &config.settings.select {
+        for entity in &mut entities {
+            entity.selected = select.matches(entity);
+        }
+    }
     entities.sort_by(|a: &Entity, b: &Entity| a.key.cmp(&b.key));
     entities.dedup_by(|a, b| a.key == b.key);
     config.index = entities.iter().enumerate().map(|(i, e)| (e.key.clone(), i)).collect();
@@ -888,6 +895,7 @@ fn entity(
         meta,
         spec,
         inert,
+        selected: true,
         document,
         source: path.to_string(),
     }
@@ -1239,7 +1247,7 @@ fn selector(cx: &mut Cx, path: &str, raw: &raw::Selector, levels_allowed: bool) 
                 path,
                 k,
                 format!(
-                    "unknown kind {:?} in match; write one of routine, integration, output, agent, workflow, project",
+                    "unknown kind {:?} in match; write one of routine, integration, output, agent, workflow, project, budget",
                     k.value
                 ),
             ),
