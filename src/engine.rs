@@ -45,7 +45,8 @@ impl Engine {
             board = snapshot.work.take().unwrap_or_default();
             board.last_seq = last_seq;
             // The snapshot file keeps the tasks once, in the live state's list.
-            board.tasks = std::mem::take(&mut snapshot.tasks).into_iter().map(|t| (t.id.clone(), t)).collect();
+            board.tasks =
+                std::mem::take(&mut snapshot.tasks).into_iter().map(|t| (t.id.clone(), t)).collect();
             for s in snapshot
                 .agents
                 .into_iter()
@@ -181,17 +182,9 @@ impl Engine {
         let status = event.status.to_ascii_lowercase();
         let ok = !matches!(status.as_str(), "error" | "failed" | "failing" | "crashed" | "stuck");
         let observation = Observation {
-            at: event.timestamp,
-            kind: "report".to_string(),
             ok: Some(ok),
-            latency_seconds: None,
-            status: None,
-            exit_code: None,
             error: (!ok).then(|| format!("the agent reported {}", event.status)),
-            rid: None,
-            file: None,
-            size: None,
-            modified: None,
+            ..Observation::new(event.timestamp, "report")
         };
         observe::apply_probe(&entity, state, observation);
         if let Some(data) = event.data.as_ref().and_then(|d| d.as_object()) {
@@ -354,19 +347,7 @@ impl Engine {
         state.spent = Some(spent);
         state.last_signal =
             self.board.usage.iter().filter(|r| work::in_scope(&budget.scope, &r.usage)).map(|r| r.at).max();
-        state.last = Some(Observation {
-            at: now,
-            kind: "budget".to_string(),
-            ok: Some(true),
-            latency_seconds: None,
-            status: None,
-            exit_code: None,
-            error: None,
-            rid: None,
-            file: None,
-            size: None,
-            modified: None,
-        });
+        state.last = Some(Observation { ok: Some(true), ..Observation::new(now, "budget") });
         // The window moves on: a calendar window starts afresh at local midnight, a rolling
         // one loses its oldest record when that ages out.
         let start = work::window_start(budget.window, now, tz);

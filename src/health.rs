@@ -224,19 +224,9 @@ fn decide(
         Some(rule) => {
             let reads_running = rule.when.paths().iter().any(|p| p == "running_for");
             let evidence = if reads_running {
-                state.running_since.map(|at| Observation {
-                    at,
-                    kind: "start".to_string(),
-                    ok: None,
-                    latency_seconds: None,
-                    status: None,
-                    exit_code: None,
-                    error: None,
-                    rid: state.running_rid.clone(),
-                    file: None,
-                    size: None,
-                    modified: None,
-                })
+                state
+                    .running_since
+                    .map(|at| Observation { rid: state.running_rid.clone(), ..Observation::new(at, "start") })
             } else {
                 state.last.clone()
             };

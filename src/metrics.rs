@@ -24,13 +24,7 @@ use crate::config::Level;
 const LEVELS: [Level; 5] = [Level::Healthy, Level::Unknown, Level::Warning, Level::Stale, Level::Failed];
 
 pub fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Healthy => "healthy",
-        Level::Unknown => "unknown",
-        Level::Warning => "warning",
-        Level::Stale => "stale",
-        Level::Failed => "failed",
-    }
+    level.as_str()
 }
 
 /// Every metric the process exports.

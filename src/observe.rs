@@ -124,19 +124,7 @@ fn count(entity: &Entity, state: &mut EntityState, ok: bool) {
 /// Folds a heartbeat ping.
 pub fn apply_ping(entity: &Entity, state: &mut EntityState, ping: &Ping) {
     state.last_signal = later(state.last_signal, ping.at);
-    let mut observation = Observation {
-        at: ping.at,
-        kind: "ping".to_string(),
-        ok: None,
-        latency_seconds: None,
-        status: None,
-        exit_code: None,
-        error: None,
-        rid: ping.rid.clone(),
-        file: None,
-        size: None,
-        modified: None,
-    };
+    let mut observation = Observation { rid: ping.rid.clone(), ..Observation::new(ping.at, "ping") };
     let ok = match ping.kind {
         PingKind::Log => return,
         PingKind::Start => {

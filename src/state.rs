@@ -127,6 +127,25 @@ pub struct Observation {
     pub modified: Option<DateTime<Utc>>,
 }
 
+impl Observation {
+    /// An observation of `kind` made at `at`, with nothing known yet but when and what.
+    pub fn new(at: DateTime<Utc>, kind: &str) -> Observation {
+        Observation {
+            at,
+            kind: kind.to_string(),
+            ok: None,
+            latency_seconds: None,
+            status: None,
+            exit_code: None,
+            error: None,
+            rid: None,
+            file: None,
+            size: None,
+            modified: None,
+        }
+    }
+}
+
 /// A watched entity as it stands.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

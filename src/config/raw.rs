@@ -413,6 +413,19 @@ pub enum Level {
     Failed,
 }
 
+impl Level {
+    /// The level's word, as written in YAML, the API and events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Healthy => "healthy",
+            Level::Unknown => "unknown",
+            Level::Warning => "warning",
+            Level::Stale => "stale",
+            Level::Failed => "failed",
+        }
+    }
+}
+
 desired_document! {
     /// Holds notifications back for matching entities until it expires.
     Silence {

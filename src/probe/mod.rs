@@ -80,23 +80,6 @@ pub async fn run(probe: &Probe, cx: &ProbeContext) -> Option<Observation> {
     Some(observation)
 }
 
-/// A blank observation of `kind` started at `at`.
-fn observation(at: DateTime<Utc>, kind: &str) -> Observation {
-    Observation {
-        at,
-        kind: kind.to_string(),
-        ok: None,
-        latency_seconds: None,
-        status: None,
-        exit_code: None,
-        error: None,
-        rid: None,
-        file: None,
-        size: None,
-        modified: None,
-    }
-}
-
 /// The start of a timed run: wall-clock time for the record, a monotonic one for latency.
 struct Started {
     at: DateTime<Utc>,
@@ -118,7 +101,7 @@ impl Started {
             latency_seconds: Some(self.elapsed().as_secs_f64()),
             ok: Some(error.is_none()),
             error,
-            ..observation(self.at, kind)
+            ..Observation::new(self.at, kind)
         }
     }
 }

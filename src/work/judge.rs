@@ -132,7 +132,7 @@ pub fn judge_project(project: &str, labelled: &[(&str, Level)], board: &Board) -
         .fold(None, |w: Option<&(&str, Level)>, e| if w.is_some_and(|w| w.1 >= e.1) { w } else { Some(e) })
         && *level > Level::Healthy
     {
-        worst = Judgement::new(*level, "WorstEntity", format!("{entity} is {}", level_name(*level)), None);
+        worst = Judgement::new(*level, "WorstEntity", format!("{entity} is {}", Level::as_str(*level)), None);
     }
     let blocked: Vec<&&Task> = tasks.iter().filter(|t| t.status == Status::Blocked).collect();
     if let Some(task) = blocked.first()
@@ -150,16 +150,6 @@ pub fn judge_project(project: &str, labelled: &[(&str, Level)], board: &Board) -
         worst = Judgement::new(Level::Warning, "TaskBlocked", message, None);
     }
     worst
-}
-
-fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Healthy => "healthy",
-        Level::Unknown => "unknown",
-        Level::Warning => "warning",
-        Level::Stale => "stale",
-        Level::Failed => "failed",
-    }
 }
 
 #[cfg(test)]
