@@ -270,29 +270,33 @@ pub fn chat(
         Err(e) => return Ok(Err(e)),
     };
     let state_dir = workspace.join("state");
-    let has_state =
-        state_dir.join(state::FILE).exists() || state_dir.join(crate::events::EVENTS_FILE).exists();
-    let engine = if has_state { current_engine(workspace, now)?.ok() } else { None };
-    let config = match &engine {
-        Some(engine) => Some(engine.config().clone()),
-        None => config::load(workspace, now).ok().map(Arc::new),
+    let saved = state::read(&state_dir.join(state::FILE));
+    let has_log = state_dir.join(crate::events::EVENTS_FILE).exists();
+    let engine = match (saved.is_some() || has_log).then(|| current_engine(workspace, now)).transpose()? {
+        Some(Ok(engine)) => Some(engine),
+        _ => None,
     };
-    let live = engine.as_ref().map(|e| {
-        let mut live = e.snapshot(now);
-        // Firing alerts as the daemon last wrote them.
-        if let Some(saved) = state::read(&state_dir.join(state::FILE)) {
-            live.alerts = saved.alerts;
+    let (config, live, board) = match &engine {
+        Some(engine) => {
+            let mut live = engine.snapshot(now);
+            // Firing alerts as the daemon last wrote them.
+            if let Some(saved) = &saved {
+                live.alerts = saved.alerts.clone();
+            }
+            (Some(engine.config().clone()), Some(live), Some(engine.board().clone()))
         }
-        live
-    });
-    Ok(Ok(chat_with(
-        workspace,
-        config.as_deref(),
-        live.as_ref(),
-        engine.as_ref().map(Engine::board),
-        &command,
-        now,
-    )))
+        // A configuration that does not load (an edit in progress) does not hide what is
+        // known: the snapshot as last written answers, without the events after it.
+        None => {
+            let board = saved.as_ref().map(|live| {
+                let mut board = live.work.clone().unwrap_or_default();
+                board.tasks = live.tasks.iter().map(|t| (t.id.clone(), t.clone())).collect();
+                board
+            });
+            (config::load(workspace, now).ok().map(Arc::new), saved, board)
+        }
+    };
+    Ok(Ok(chat_with(workspace, config.as_deref(), live.as_ref(), board.as_ref(), &command, now)))
 }
 
 /// A chat command's answer over the given state, with the docs layer, the orchestrator's

@@ -60,6 +60,9 @@ async fn command(
             _ => return Err(bad("unknown parameter; the parameters are format and owner".to_string())),
         }
     }
+    if owner.is_some() && !name.eq_ignore_ascii_case("mytasks") {
+        return Err(bad("owner: only mytasks takes an owner".to_string()));
+    }
     let command = crate::commands::Command::parse(&name, owner.as_deref())
         .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown_command", e))?;
     let Some(reply) = crate::daemon::chat(&app.shared, command).await else {
