@@ -8,7 +8,7 @@
 //! live state. With nothing due it sleeps indefinitely, which is what keeps an idle daemon
 //! at no CPU.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -199,8 +199,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         shared: shared.clone(),
         probe_cx,
         generation: 0,
-        probes: HashMap::new(),
-        in_flight: HashSet::new(),
+        probes: probe::ProbeSchedule::default(),
         semaphore: Arc::new(Semaphore::new(config.settings.probe_concurrency)),
         dirty: true,
         published_at: None,
@@ -231,8 +230,7 @@ struct Reconciler {
     /// Counts accepted reloads; probe results carry the one they started under.
     generation: u64,
     /// Pulled probes: what, how often, when next.
-    probes: HashMap<EntityKey, (Probe, Duration, Instant)>,
-    in_flight: HashSet<EntityKey>,
+    probes: probe::ProbeSchedule,
     semaphore: Arc<Semaphore>,
     dirty: bool,
     published_at: Option<Instant>,
@@ -320,7 +318,16 @@ impl Reconciler {
                 biased;
                 () = &mut shutdown => break,
                 input = inputs.recv() => match input {
-                    Some(input) => self.handle(input, &mut outgoing).await,
+                    Some(input) => {
+                        self.handle(input, &mut outgoing).await;
+                        // Take what else is queued (a round of probe results) in this pass.
+                        for _ in 0..1024 {
+                            match inputs.try_recv() {
+                                Ok(input) => self.handle(input, &mut outgoing).await,
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     None => break,
                 },
                 received = subscription.recv() => match received {
@@ -380,8 +387,7 @@ impl Reconciler {
         let now = Instant::now();
         let wake =
             self.engine.next_wakeup().map(|at| now + (at - now_wall).to_std().unwrap_or(Duration::ZERO));
-        let probe =
-            self.probes.iter().filter(|(k, _)| !self.in_flight.contains(*k)).map(|(_, (_, _, at))| *at).min();
+        let probe = self.probes.next_due();
         let publish = self.dirty.then(|| self.published_at.map_or(now, |t| t + PUBLISH_EVERY));
         let write = self.file_dirty.then(|| self.written_at.map_or(now, |t| t + WRITE_EVERY));
         let alert = self
@@ -445,7 +451,7 @@ impl Reconciler {
     async fn handle(&mut self, input: Input, outgoing: &mut Vec<NewEvent>) {
         match input {
             Input::ProbeResult(key, observation, generation) => {
-                self.in_flight.remove(&key);
+                self.probes.finished(&key);
                 // A result of a probe started under an older configuration says nothing about
                 // the entity as it is defined now (its URL may have been fixed meanwhile).
                 let Some(observation) = observation.filter(|_| generation == self.generation) else { return };
@@ -547,31 +553,11 @@ impl Reconciler {
 
     /// (Re)builds the probe schedule; probes of entities that remain keep their next time.
     fn schedule_probes(&mut self, now: Instant) {
-        let mut next = HashMap::new();
-        for (key, probe, every) in self.engine.pulled_probes() {
-            let at = self
-                .probes
-                .get(&key)
-                .map_or(now, |(_, old_every, at)| if *old_every == every { *at } else { now });
-            next.insert(key, (probe, every, at));
-        }
-        self.probes = next;
+        self.probes.rebuild(self.engine.pulled_probes(), now);
     }
 
     async fn on_timers(&mut self, outgoing: &mut Vec<NewEvent>) {
-        let now = Instant::now();
-        let due: Vec<EntityKey> = self
-            .probes
-            .iter()
-            .filter(|(k, (_, _, at))| *at <= now && !self.in_flight.contains(*k))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
-            let Some((probe, every, at)) = self.probes.get_mut(&key) else { continue };
-            // Keep the cadence; after a long stall, start again from now instead of bursting.
-            *at = if *at + *every > now { *at + *every } else { now + *every };
-            let (probe, key2) = (probe.clone(), key.clone());
-            self.in_flight.insert(key);
+        for (key2, probe) in self.probes.take_due(Instant::now()) {
             let (cx, semaphore, inputs) =
                 (self.probe_cx.clone(), self.semaphore.clone(), self.shared.inputs.clone());
             let generation = self.generation;
@@ -585,8 +571,7 @@ impl Reconciler {
         for key in self.engine.due(now_wall) {
             // A file-observed entity is looked at right at its deadline, so a file written a
             // moment before it is not missed by a probe that ran earlier.
-            if let Some((Probe::File(_), _, _)) = self.probes.get(&key) {
-                let probe = self.probes[&key].0.clone();
+            if let Some(probe @ Probe::File(_)) = self.probes.probe(&key).cloned() {
                 if let Some(observation) = probe::run(&probe, &self.probe_cx).await {
                     outgoing.extend(self.engine.apply_probe(&key, observation));
                 }

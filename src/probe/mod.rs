@@ -12,11 +12,15 @@
 //! - `tcp`: a connection that opens within the timeout.
 //! - `command`: argv without a shell, in its own process group, killed whole on timeout.
 //! - `file`: the newest match of a glob, its size and modification time.
+//! - `schedule`: [`ProbeSchedule`], when each probe runs next (a timer queue).
 
 pub(crate) mod command;
 mod file;
 mod http;
+mod schedule;
 mod tcp;
+
+pub use schedule::ProbeSchedule;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
