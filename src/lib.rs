@@ -27,6 +27,7 @@
 //! - [`work`]: the owner's work: inbox, tasks, workflows, usage.
 
 pub mod alert;
+pub mod collect;
 pub mod commands;
 pub mod condition;
 pub mod config;
