@@ -233,6 +233,21 @@ pub enum Command {
         #[command(subcommand)]
         action: AgentAction,
     },
+    /// The OpenClaw gateway's home (settings openclaw.home).
+    Openclaw {
+        #[command(subcommand)]
+        action: OpenclawAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpenclawAction {
+    /// Print the desired YAML (routines observed through openclaw_cron) for the cron jobs found
+    /// in the OpenClaw home, or write it to desired/openclaw.yaml with --write.
+    Import {
+        #[arg(long)]
+        write: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -404,6 +419,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             };
             work(&cli.workspace, Request::Usage(usage))
         }
+        Command::Openclaw { action: OpenclawAction::Import { write } } => {
+            openclaw_import(&cli.workspace, write)
+        }
         Command::Agent { action: AgentAction::Report { id, status, task, model, mode, tokens } } => {
             let mode = match mode.map(|m| parse_choice("--mode", &m)).transpose() {
                 Ok(mode) => mode,
@@ -430,6 +448,37 @@ fn chat(workspace: &std::path::Path, name: &str, arg: Option<&str>, json: bool) 
     } else {
         println!("{}", reply.text);
     }
+    Ok(Outcome::Ok)
+}
+
+/// `openclaw import`: the jobs found, as desired routines.
+fn openclaw_import(workspace: &std::path::Path, write: bool) -> anyhow::Result<Outcome> {
+    check_workspace(workspace)?;
+    let now = chrono::Utc::now();
+    let config = match config::load(workspace, now) {
+        Ok(config) => config,
+        Err(errors) => return print_load_errors(&errors, "nothing was imported"),
+    };
+    let home = config.settings.openclaw_home.clone();
+    let (yaml, jobs) = match mission_control::collect::watch::import(&config, &home, now) {
+        Ok(found) => found,
+        Err(problem) => {
+            eprintln!("error: {problem}");
+            return Ok(Outcome::Problem);
+        }
+    };
+    if !write {
+        print!("{yaml}");
+        return Ok(Outcome::Ok);
+    }
+    let path = workspace.join("desired").join("openclaw.yaml");
+    if path.exists() {
+        eprintln!("error: {} exists; print with `openclaw import` and merge by hand", path.display());
+        return Ok(Outcome::Problem);
+    }
+    std::fs::create_dir_all(workspace.join("desired"))?;
+    std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {} ({} jobs)", path.display(), jobs.len());
     Ok(Outcome::Ok)
 }
 

@@ -65,6 +65,8 @@ pub enum Input {
     /// A ping that was not written to the log (`events.record_pings: false`).
     Ping(EntityKey, Ping),
     Reload(&'static str),
+    /// What the OpenClaw collector found in its last scan.
+    Openclaw(Box<crate::collect::watch::Observed>),
     /// A copy of the live state and the board, for a chat command's answer.
     View(tokio::sync::oneshot::Sender<(LiveState, crate::work::Board)>),
     /// A work command from the write API, checked against the engine's board and stored.
@@ -188,6 +190,17 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     let watchers = Watchers::start(&workspace, &config, inputs.clone(), writer.clone());
     let web = tokio::spawn(crate::web::serve(listener, shared.clone(), stop.clone()));
     let signals = tokio::spawn(reload_on_sighup(inputs.clone()));
+    let collector = {
+        let (source, inputs) = (shared.clone(), inputs.clone());
+        tokio::spawn(crate::collect::watch::run(
+            move || source.config(),
+            workspace.join("state"),
+            move |observed| {
+                let inputs = inputs.clone();
+                async move { inputs.send(Input::Openclaw(Box::new(observed))).await.is_ok() }
+            },
+        ))
+    };
     let telegram = config
         .settings
         .telegram_commands
@@ -218,6 +231,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     if let Some(telegram) = telegram {
         telegram.abort();
     }
+    collector.abort();
     drop(watchers);
     let _ = web.await;
     Ok(())
@@ -467,6 +481,20 @@ impl Reconciler {
                 }
             }
             Input::Reload(why) => self.reload(why, outgoing),
+            Input::Openclaw(observed) => {
+                let mut observed = *observed;
+                let events = std::mem::take(&mut observed.events);
+                if !events.is_empty()
+                    && let Err(e) = self.shared.writer.append_many(events).await
+                {
+                    warn!(error = %e, "cannot store what the OpenClaw collector found");
+                }
+                let now = Utc::now();
+                for key in self.engine.apply_openclaw(observed) {
+                    outgoing.extend(self.engine.evaluate(&key, now));
+                }
+                self.dirty = true;
+            }
             Input::View(reply) => {
                 let _ = reply.send((self.live_state(), self.engine.board().clone()));
             }

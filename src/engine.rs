@@ -29,6 +29,8 @@ pub struct Engine {
     last_seq: u64,
     /// The owner's work: tasks, agent reports, usage (the fold of the work events).
     board: Board,
+    /// Desired routines against the OpenClaw jobs, as the collector last found them.
+    openclaw_mismatches: Vec<Mismatch>,
     pub workspace_revision: Option<String>,
 }
 
@@ -68,6 +70,7 @@ impl Engine {
             timeline: BTreeSet::new(),
             last_seq,
             board,
+            openclaw_mismatches: Vec::new(),
             workspace_revision: None,
         };
         engine.adopt(config, previous, now);
@@ -145,6 +148,9 @@ impl Engine {
         if event.kind == "heartbeat.received" {
             return self.apply_heartbeat(event).into_iter().collect();
         }
+        if event.kind == "cron.run" {
+            return self.apply_cron_run(event).into_iter().collect();
+        }
         if !self.board.apply(event) {
             return Vec::new();
         }
@@ -170,6 +176,64 @@ impl Engine {
                 })
                 .cloned(),
         );
+        changed
+    }
+
+    /// A finished OpenClaw cron run is its routine's signal: `ok` a success, `error` a failure,
+    /// `skipped` a run that did not do its work (rule `run-skipped`).
+    fn apply_cron_run(&mut self, event: &Event) -> Option<EntityKey> {
+        let key = EntityKey::new(Kind::from_lower(&event.entity_type)?, event.entity_id.clone());
+        let entity = self.config.entity(&key)?.clone();
+        let state = self.states.get_mut(&key)?;
+        let error =
+            event.data.as_ref().and_then(|d| d.get("error")).and_then(|e| e.as_str()).map(String::from);
+        let ok = match event.status.as_str() {
+            "ok" => Some(true),
+            "error" => Some(false),
+            _ => None,
+        };
+        let observation = Observation {
+            ok,
+            error: error.or_else(|| (ok == Some(false)).then(|| "the run failed".to_string())),
+            ..Observation::new(event.timestamp, if event.status == "skipped" { "skipped" } else { "cron" })
+        };
+        observe::apply_probe(&entity, state, observation);
+        // A skipped run still fired: the schedule moves on from it.
+        state.last_run = Some(state.last_run.map_or(event.timestamp, |t| t.max(event.timestamp)));
+        Some(key)
+    }
+
+    /// What the OpenClaw collector found: ledgers of routines, heartbeats and activity of
+    /// agents, drift. Returns the entities to evaluate again.
+    pub fn apply_openclaw(&mut self, observed: crate::collect::watch::Observed) -> Vec<EntityKey> {
+        let mut changed = Vec::new();
+        for (key, ledger) in observed.ledgers {
+            if let Some(state) = self.states.get_mut(&key) {
+                state.ledger = Some(ledger);
+                changed.push(key);
+            }
+        }
+        for (key, heartbeat) in observed.heartbeats {
+            if let Some(state) = self.states.get_mut(&key) {
+                state.heartbeat = Some(heartbeat);
+                changed.push(key);
+            }
+        }
+        for (key, at) in observed.activity {
+            let Some(entity) = self.config.entity(&key).cloned() else { continue };
+            let Some(state) = self.states.get_mut(&key) else { continue };
+            if state.last_signal.is_none_or(|t| t < at) {
+                observe::apply_probe(
+                    &entity,
+                    state,
+                    Observation { ok: Some(true), ..Observation::new(at, "activity") },
+                );
+                changed.push(key);
+            }
+        }
+        self.openclaw_mismatches = observed.mismatches;
+        changed.sort();
+        changed.dedup();
         changed
     }
 
@@ -285,7 +349,20 @@ impl Engine {
                     evidence: None,
                 }
             }
-            None => health::evaluate(&self.config, &entity, state, now),
+            None => {
+                let verdict = health::evaluate(&self.config, &entity, state, now);
+                // A stopped or runaway heartbeat (OpenClaw) weighs like a rule that holds.
+                match state.heartbeat.as_ref().and_then(|h| Some((h.level?, h))) {
+                    Some((level, h)) if level > verdict.level && health::is_rule_judged(&entity) => Verdict {
+                        level,
+                        reason: h.reason.clone().unwrap_or_else(|| "Heartbeat".to_string()),
+                        message: h.message.clone(),
+                        rule: None,
+                        evidence: state.last.clone(),
+                    },
+                    _ => verdict,
+                }
+            }
         };
         let expectation =
             health::is_judged(&entity).then(|| health::expectation(&entity, state, now)).flatten();
@@ -461,6 +538,7 @@ impl Engine {
             };
             list.push(s.clone());
         }
+        live.mismatches.extend(self.openclaw_mismatches.iter().cloned());
         live.summary.overall_health = overall;
         // The mode set last wins over the orchestrator's declared one.
         live.summary.active_mode = self.board.mode.as_ref().map(|m| format!("{:?}", m.mode)).or_else(|| {

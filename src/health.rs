@@ -127,7 +127,24 @@ impl Fields<'_> {
             "deadline" => e.map_or(Value::Null, |e| time(e.deadline)),
             "late" => e.map_or(Value::Null, |e| Value::Bool(e.late)),
             "overdue" => e.map_or(Value::Null, |e| Value::Bool(e.overdue)),
-            "missed_runs" => e.map_or(Value::Null, |e| Value::Number(f64::from(e.missed_runs))),
+            // An OpenClaw routine counts its missed runs on the job's schedule ledger.
+            "missed_runs" => match &s.ledger {
+                Some(l) => Value::Number(f64::from(l.missed_runs)),
+                None => e.map_or(Value::Null, |e| Value::Number(f64::from(e.missed_runs))),
+            },
+            "consecutive_missed" => {
+                s.ledger.as_ref().map_or(Value::Null, |l| Value::Number(f64::from(l.consecutive_missed)))
+            }
+            "duplicate_runs" => {
+                s.ledger.as_ref().map_or(Value::Null, |l| Value::Number(f64::from(l.duplicate_runs)))
+            }
+            "late_runs" => s.ledger.as_ref().map_or(Value::Null, |l| Value::Number(f64::from(l.late_runs))),
+            "stuck_for" => s
+                .ledger
+                .as_ref()
+                .and_then(|l| l.stuck_for_seconds)
+                .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                .map_or(Value::Null, Value::Duration),
             "running_for" => s.running_since.map_or(Value::Null, |t| duration_between(t, self.now)),
             "spent" => s.spent.map_or(Value::Null, Value::Number),
             "ratio" => match (&self.entity.spec, s.spent) {

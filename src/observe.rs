@@ -90,6 +90,8 @@ pub fn fresh(entity: &Entity, now: DateTime<Utc>) -> EntityState {
         deadline: None,
         missed_runs: 0,
         spent: None,
+        ledger: None,
+        heartbeat: None,
         schedule: None,
         probe: None,
         details: serde_json::Map::new(),

@@ -146,6 +146,41 @@ impl Observation {
     }
 }
 
+/// An OpenClaw cron job's schedule ledger over the last day: each expected fire time marked
+/// ran, late, missed, early or duplicate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerSummary {
+    pub job: String,
+    pub missed_runs: u32,
+    /// Missed fire times in a row, ending with the latest one due.
+    pub consecutive_missed: u32,
+    pub duplicate_runs: u32,
+    pub late_runs: u32,
+    /// How long a run has been in flight past the job's timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stuck_for_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_expected: Option<DateTime<Utc>>,
+    /// Why no fire times could be laid out, when none could.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// An agent's heartbeat as the OpenClaw collector judges it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatSummary {
+    /// `stale` (stopped) or `failed` (runaway); none while it beats as configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Level>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_beat: Option<DateTime<Utc>>,
+}
+
 /// A watched entity as it stands.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -212,6 +247,12 @@ pub struct EntityState {
     /// Budgets: the spend in the current window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spent: Option<f64>,
+    /// Routines observed through an OpenClaw cron job: the job's schedule ledger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerSummary>,
+    /// Agents of an OpenClaw gateway: their heartbeat as the collector judges it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<HeartbeatSummary>,
     /// A human description of the schedule or probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,

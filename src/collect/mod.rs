@@ -12,5 +12,7 @@
 //! - [`openclaw`]: the OpenClaw gateway's home (SPEC section 14): cron jobs and their runs in
 //!   all three storage layouts, heartbeats, session transcripts and token usage; the schedule
 //!   ledger, heartbeat judgement and drift against `desired/`.
+//! - [`watch`]: the collector as the daemon runs it, every `openclaw.every`.
 
 pub mod openclaw;
+pub mod watch;

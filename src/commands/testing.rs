@@ -194,6 +194,8 @@ pub fn entity(kind: &str, id: &str, level: Level, reason: &str, message: &str) -
         deadline: None,
         missed_runs: 0,
         spent: None,
+        ledger: None,
+        heartbeat: None,
         schedule: None,
         probe: None,
         details: Default::default(),

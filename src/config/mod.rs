@@ -275,6 +275,9 @@ pub struct Settings {
     pub reload_poll_interval: Duration,
     pub openclaw_home: PathBuf,
     pub openclaw_enabled: bool,
+    /// How often the OpenClaw home is read.
+    #[serde(serialize_with = "ser_duration")]
+    pub openclaw_every: Duration,
     pub humans: Option<Vec<String>>,
     pub probe_concurrency: usize,
     pub max_body_bytes: usize,

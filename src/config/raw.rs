@@ -713,11 +713,14 @@ pub struct ReloadSettings {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenclawSettings {
-    /// Default ~/.openclaw.
+    /// Default `OPENCLAW_STATE_DIR`, else ~/.openclaw.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// How often the home is read; default 15s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<At<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

@@ -403,8 +403,14 @@ fn settings(cx: &mut Cx, raw: Option<&raw::Settings>) -> Settings {
     let openclaw = raw.openclaw.clone().unwrap_or_default();
     let openclaw_home = match openclaw.home {
         Some(home) => expand_home(&home),
-        None => expand_home("~/.openclaw"),
+        // As OpenClaw itself finds its home.
+        None => match std::env::var("OPENCLAW_STATE_DIR").ok().filter(|d| !d.trim().is_empty()) {
+            Some(dir) => expand_home(dir.trim()),
+            None => expand_home("~/.openclaw"),
+        },
     };
+    let openclaw_every =
+        cx.duration_or(path, "every", openclaw.every.as_ref(), Duration::from_secs(15)).max(MIN_PERIOD);
     let limits = raw.limits.clone().unwrap_or_default();
     Settings {
         listen: raw.listen.as_ref().map_or_else(|| DEFAULT_LISTEN.to_string(), |l| l.value.clone()),
@@ -420,6 +426,7 @@ fn settings(cx: &mut Cx, raw: Option<&raw::Settings>) -> Settings {
         reload_poll_interval: reload_poll_interval.max(MIN_PERIOD),
         openclaw_home,
         openclaw_enabled: openclaw.enabled.unwrap_or(true),
+        openclaw_every,
         humans: raw.humans.clone(),
         probe_concurrency: limits.probe_concurrency.unwrap_or(64).max(1),
         max_body_bytes: limits.max_body_bytes.unwrap_or(64 * 1024),

@@ -227,7 +227,7 @@ pub fn ledger(
         let deadline = s.deadline(grace);
         let mark = match mine.first() {
             Some((t, _)) if *t < s.on_time_from => Mark::Early,
-            Some((t, _)) if *t <= s.on_time_until + ON_TIME_TOLERANCE => Mark::Ran,
+            Some((t, _)) if *t <= s.on_time_until + s.late_tolerance => Mark::Ran,
             Some(_) => Mark::Late,
             None if running_since.is_some_and(|r| r >= s.owns_from && r < owns_until) => Mark::Running,
             None if now > deadline => Mark::Missed,
@@ -276,6 +276,8 @@ struct PlannedSlot {
     /// A run starting in [on_time_from, on_time_until] is on time (plus timer slack).
     on_time_from: DateTime<Utc>,
     on_time_until: DateTime<Utc>,
+    /// How late a run may start past `on_time_until` and still be on time.
+    late_tolerance: TimeDelta,
 }
 
 impl PlannedSlot {
@@ -332,14 +334,18 @@ impl Plan {
             Plan::Cron { offset, window, .. } => (*offset, *window),
             _ => (TimeDelta::zero(), TimeDelta::zero()),
         };
-        let early_span = (period / 4).clamp(EARLY_TOLERANCE, MAX_EARLY_SPAN);
-        let on_time_from = base - EARLY_TOLERANCE;
+        // Tolerances never exceed a fraction of the period, or a job every few seconds would
+        // have slots that swallow their neighbours' runs.
+        let early_tolerance = EARLY_TOLERANCE.min(period / 4);
+        let early_span = (period / 4).clamp(early_tolerance, MAX_EARLY_SPAN);
+        let on_time_from = base - early_tolerance;
         PlannedSlot {
             base,
             expected_at: base + offset,
             owns_from: on_time_from - early_span,
             on_time_from,
             on_time_until: base + window.max(offset),
+            late_tolerance: ON_TIME_TOLERANCE.min(period / 2),
         }
     }
 
@@ -615,5 +621,49 @@ mod tests {
             vec![Mark::Running, Mark::Missed, Mark::Missed]
         );
         assert_eq!(l.consecutive_missed, 2);
+    }
+}
+
+#[cfg(test)]
+mod every_gap {
+    use super::*;
+    use crate::collect::openclaw::JobState;
+
+    #[test]
+    fn an_every_job_that_stops_misses_only_the_slots_since() {
+        let anchor = DateTime::parse_from_rfc3339("2026-12-02T09:00:00Z").expect("t").to_utc();
+        let job = Job {
+            id: "backup".into(),
+            agent_id: None,
+            name: "backup".into(),
+            enabled: true,
+            schedule: JobSchedule::Every { every_ms: 2000, anchor_ms: Some(anchor.timestamp_millis()) },
+            state: JobState::default(),
+            payload_kind: Some("systemEvent".into()),
+            timeout_seconds: Some(60.0),
+            created_at_ms: Some(anchor.timestamp_millis() - 3_600_000),
+        };
+        let runs: Vec<Run> = (0..3)
+            .map(|i| {
+                let at = anchor.timestamp_millis() + 100 + i * 2000;
+                Run {
+                    job_id: "backup".into(),
+                    finished_at_ms: at + 50,
+                    run_at_ms: Some(at),
+                    status: Some(RunStatus::Ok),
+                    error: None,
+                    summary: None,
+                    duration_ms: Some(50),
+                    next_run_at_ms: None,
+                    model: None,
+                    provider: None,
+                    usage: None,
+                    session_key: None,
+                }
+            })
+            .collect();
+        let now = anchor + TimeDelta::seconds(20);
+        let l = ledger(&job, &runs, now - TimeDelta::hours(24), now, Duration::from_secs(2), chrono_tz::UTC);
+        assert_eq!((l.missed_runs, l.consecutive_missed, l.slots.len()), (6, 6, 10), "{:?}", l.slots);
     }
 }
