@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 # Debian packages the tests drive for real (none may be skipped when missing).
 # prometheus: the real-Prometheus scrape test and promtool; prometheus-alertmanager: the
-# real-Alertmanager alerting test.
-for pkg_bin in "git:git" "prometheus:promtool" "prometheus:prometheus" "prometheus-alertmanager:prometheus-alertmanager"; do
+# real-Alertmanager alerting test; chromium and chromium-driver: the dashboard's browser tests.
+for pkg_bin in "git:git" "prometheus:promtool" "prometheus:prometheus" "prometheus-alertmanager:prometheus-alertmanager" \
+  "chromium:chromium" "chromium-driver:chromedriver"; do
   pkg=${pkg_bin%%:*}; bin=${pkg_bin##*:}
   command -v "$bin" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

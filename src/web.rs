@@ -15,6 +15,7 @@
 //!   read ([`write::WriteJson`]), and the write routes (`POST /api/v1/reload`).
 
 pub mod api;
+mod dashboard;
 mod sse;
 pub mod write;
 
@@ -103,6 +104,7 @@ fn app(state: AppState) -> Router {
         .route("/api/v1/state", get(live_state))
         .route("/ping/{*rest}", any(ping))
         .merge(api::routes())
+        .merge(dashboard::routes())
         .merge(write::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
