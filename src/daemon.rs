@@ -666,17 +666,7 @@ impl Reconciler {
     fn update_metrics(&mut self, live: &LiveState) {
         let m = &self.shared.metrics;
         let mut series = HashSet::new();
-        for s in live
-            .agents
-            .iter()
-            .chain(&live.subagents)
-            .chain(&live.routines)
-            .chain(&live.integrations)
-            .chain(&live.outputs)
-            .chain(&live.workflows)
-            .chain(&live.projects)
-            .chain(&live.budgets)
-        {
+        for s in live.entities() {
             // Entities another daemon judges (settings `select`) are that daemon's series.
             let selected = config::Kind::from_lower(&s.kind)
                 .and_then(|k| self.engine.config().entity(&EntityKey::new(k, s.id.clone())))

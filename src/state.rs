@@ -48,6 +48,22 @@ pub struct LiveState {
     pub work: Option<crate::work::Board>,
 }
 
+impl LiveState {
+    /// Every entity of every list: agents, subagents, routines, integrations, outputs,
+    /// workflows, projects and budgets.
+    pub fn entities(&self) -> impl Iterator<Item = &EntityState> {
+        self.agents
+            .iter()
+            .chain(&self.subagents)
+            .chain(&self.routines)
+            .chain(&self.integrations)
+            .chain(&self.outputs)
+            .chain(&self.workflows)
+            .chain(&self.projects)
+            .chain(&self.budgets)
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Summary {

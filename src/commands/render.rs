@@ -109,13 +109,7 @@ fn one_line(text: &str) -> Cow<'_, str> {
 
 /// The level's word, as in the API.
 pub fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Healthy => "healthy",
-        Level::Unknown => "unknown",
-        Level::Warning => "warning",
-        Level::Stale => "stale",
-        Level::Failed => "failed",
-    }
+    level.as_str()
 }
 
 /// A coloured dot that goes before a level's word, never instead of it.

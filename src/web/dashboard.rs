@@ -283,7 +283,7 @@ pub fn render(page: &Page) -> Markup {
 fn summary_panel(page: &Page) -> Markup {
     let s = &page.live.summary;
     let stale: Vec<&EntityState> =
-        entities(page.live).filter(|e| e.health == Level::Stale && counted(e)).take(5).collect();
+        page.live.entities().filter(|e| e.health == Level::Stale && counted(e)).take(5).collect();
     let firing = &page.live.alerts.firing;
     html! {
         section #summary .panel aria-labelledby="summary-h" {
@@ -1150,18 +1150,6 @@ fn counts(s: &crate::state::Summary) -> Markup {
 /// daemon judges (settings `select`).
 fn counted(e: &EntityState) -> bool {
     e.desired == DesiredState::Active && e.reason != "NotSelected"
-}
-
-fn entities(live: &LiveState) -> impl Iterator<Item = &EntityState> {
-    live.agents
-        .iter()
-        .chain(&live.subagents)
-        .chain(&live.routines)
-        .chain(&live.integrations)
-        .chain(&live.outputs)
-        .chain(&live.workflows)
-        .chain(&live.projects)
-        .chain(&live.budgets)
 }
 
 /// A level by colour, by shape and by word, so it reads without colour too.
