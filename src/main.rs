@@ -9,6 +9,15 @@ mod cli;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if !matches!(cli.command, cli::Command::Run { .. }) {
+        // A short-lived command whose reader goes away (`| head`) ends quietly, as other
+        // tools do. The daemon keeps Rust's default (SIGPIPE ignored): a client that hangs up
+        // must never stop it.
+        // SAFETY: setting a signal disposition before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli::run(cli) {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(error) => {
