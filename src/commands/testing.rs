@@ -12,7 +12,7 @@ use super::{Docs, Reply, View};
 use crate::config::{Classification, Config, DesiredState, Domain, Level, Mode, Priority};
 use crate::events::{Event, NewEvent};
 use crate::state::{Counts, EntityState, FiringAlert, LiveState, Observation};
-use crate::work::{Assignment, Board, NEW_ID, Ops, Status, Triage, UsageInput, WorkError};
+use crate::work::{Assignment, Board, Ops, Status, Triage, UsageInput, WorkError};
 
 const DESIRED: &str = r#"
 kind: Agent
@@ -336,19 +336,7 @@ fn alert(rule: &str, kind: &str, id: &str, level: Level, silenced: bool) -> Firi
 /// What the event log does on append: the next seqs, new ids from them, then the fold.
 fn store(board: &mut Board, events: &mut Vec<Event>, new: Vec<NewEvent>) {
     for new in new {
-        let seq = board.last_seq + 1;
-        let entity_id = if new.entity_id == NEW_ID { format!("t{seq}") } else { new.entity_id };
-        let event = Event {
-            seq,
-            timestamp: new.timestamp.unwrap_or_else(now),
-            kind: new.kind,
-            source: new.source,
-            entity_type: new.entity_type,
-            entity_id,
-            status: new.status,
-            message: new.message,
-            data: new.data,
-        };
+        let event = new.stored(board.last_seq + 1, now());
         board.apply(&event);
         events.push(event);
     }

@@ -7,7 +7,7 @@ use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use chrono::{SubsecRound, Utc};
+use chrono::Utc;
 
 use super::file::{
     last_newline, last_seq_in, list_rotated, open_if_exists, parse_lines, parse_range, rotated_path,
@@ -75,16 +75,6 @@ impl<'a> FileLock<'a> {
         file.lock()
             .map_err(|source| EventLogError::Lock { path: path.to_path_buf(), source: Arc::new(source) })?;
         Ok(FileLock(file))
-    }
-}
-
-/// Replaces [`super::SEQ_PLACEHOLDER`] in a new event's id with its own seq: ids of things
-/// created by events (inbox items, tasks) are unique across every writing process because seq is.
-fn with_seq(id: String, seq: u64) -> String {
-    if id.contains(super::SEQ_PLACEHOLDER) {
-        id.replace(super::SEQ_PLACEHOLDER, &seq.to_string())
-    } else {
-        id
     }
 }
 
@@ -178,19 +168,9 @@ impl EventLog {
         let mut stored = Vec::with_capacity(events.len());
         for new in events {
             seq += 1;
-            let event = Event {
-                seq,
-                // Stored with the precision it is written with, so what append returns equals
-                // what a reader parses.
-                timestamp: new.timestamp.unwrap_or(now).trunc_subsecs(3),
-                kind: new.kind,
-                source: new.source,
-                entity_type: new.entity_type,
-                entity_id: with_seq(new.entity_id, seq),
-                status: new.status,
-                message: new.message,
-                data: new.data,
-            };
+            // Stored with the precision it is written with, so what append returns equals
+            // what a reader parses.
+            let event = new.stored(seq, now);
             serde_json::to_writer(&mut *buf, &event).map_err(|e| EventLogError::Serialize {
                 path: shared.path.clone(),
                 message: e.to_string(),

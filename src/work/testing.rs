@@ -4,7 +4,6 @@
 
 use chrono::{DateTime, Utc};
 
-use super::NEW_ID;
 use super::board::Board;
 use crate::config::Config;
 use crate::events::{Event, NewEvent};
@@ -40,23 +39,9 @@ pub fn example_config() -> Config {
 /// What the event log does on append: the next seqs, `NEW_ID` replaced by `t{seq}`, the
 /// timestamp the command chose; then the events are folded into the board.
 pub fn stored(board: &mut Board, events: Vec<NewEvent>) -> Vec<Event> {
-    let mut out = Vec::new();
-    for (i, new) in events.into_iter().enumerate() {
-        let seq = board.last_seq + 1 + i as u64;
-        let entity_id =
-            if new.entity_id == NEW_ID { NEW_ID.replace("{seq}", &seq.to_string()) } else { new.entity_id };
-        out.push(Event {
-            seq,
-            timestamp: new.timestamp.unwrap_or_else(|| at(seq as i64)),
-            kind: new.kind,
-            source: new.source,
-            entity_type: new.entity_type,
-            entity_id,
-            status: new.status,
-            message: new.message,
-            data: new.data,
-        });
-    }
+    let first = board.last_seq + 1;
+    let out: Vec<Event> =
+        events.into_iter().zip(first..).map(|(new, seq)| new.stored(seq, at(seq as i64))).collect();
     for event in &out {
         board.apply(event);
     }
