@@ -512,6 +512,11 @@ impl Reconciler {
                         .await
                         .map_err(|e| WorkFailure::NotStored(e.to_string())),
                 };
+                // The board takes the stored events now, not when the broadcast brings them
+                // back: the next command, checked against it, must see this one.
+                if let Ok(stored) = &answer {
+                    stored.iter().for_each(|event| self.fold(event, outgoing));
+                }
                 let _ = reply.send(answer);
             }
         }
