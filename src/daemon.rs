@@ -67,6 +67,10 @@ pub enum Input {
     Reload(&'static str),
     /// What the OpenClaw collector found in its last scan.
     Openclaw(Box<crate::collect::watch::Observed>),
+    /// The repositories the git collector should look at now.
+    GitTargets(tokio::sync::oneshot::Sender<Vec<crate::collect::git::Target>>),
+    /// What the git collector found.
+    Git(Vec<crate::collect::git::Finding>),
     /// A copy of the live state and the board, for a chat command's answer.
     View(tokio::sync::oneshot::Sender<(LiveState, crate::work::Board)>),
     /// A work command from the write API, checked against the engine's board and stored.
@@ -201,6 +205,24 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
             },
         ))
     };
+    let git = {
+        let (source, asks, inputs) = (shared.clone(), inputs.clone(), inputs.clone());
+        tokio::spawn(crate::collect::git::run(
+            move || source.config().settings.git_every,
+            move || {
+                let asks = asks.clone();
+                async move {
+                    let (reply, answer) = tokio::sync::oneshot::channel();
+                    asks.send(Input::GitTargets(reply)).await.ok()?;
+                    answer.await.ok()
+                }
+            },
+            move |findings| {
+                let inputs = inputs.clone();
+                async move { inputs.send(Input::Git(findings)).await.is_ok() }
+            },
+        ))
+    };
     let telegram = config
         .settings
         .telegram_commands
@@ -232,6 +254,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         telegram.abort();
     }
     collector.abort();
+    git.abort();
     drop(watchers);
     let _ = web.await;
     Ok(())
@@ -491,6 +514,18 @@ impl Reconciler {
                 }
                 let now = Utc::now();
                 for key in self.engine.apply_openclaw(observed) {
+                    outgoing.extend(self.engine.evaluate(&key, now));
+                }
+                self.dirty = true;
+            }
+            Input::GitTargets(reply) => {
+                let targets =
+                    crate::collect::git::targets(self.engine.config(), self.engine.board(), &self.shared.workspace);
+                let _ = reply.send(targets);
+            }
+            Input::Git(findings) => {
+                let now = Utc::now();
+                for key in self.engine.apply_git(&findings) {
                     outgoing.extend(self.engine.evaluate(&key, now));
                 }
                 self.dirty = true;

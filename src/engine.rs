@@ -31,6 +31,8 @@ pub struct Engine {
     board: Board,
     /// Desired routines against the OpenClaw jobs, as the collector last found them.
     openclaw_mismatches: Vec<Mismatch>,
+    /// Missing repositories and branches, from the git collector's last look.
+    git_mismatches: Vec<Mismatch>,
     pub workspace_revision: Option<String>,
 }
 
@@ -71,6 +73,7 @@ impl Engine {
             last_seq,
             board,
             openclaw_mismatches: Vec::new(),
+            git_mismatches: Vec::new(),
             workspace_revision: None,
         };
         engine.adopt(config, previous, now);
@@ -234,6 +237,32 @@ impl Engine {
         self.openclaw_mismatches = observed.mismatches;
         changed.sort();
         changed.dedup();
+        changed
+    }
+
+    /// What the git collector found: each project's repository facts as its `git` detail,
+    /// and the missing repositories and branches as mismatches. Returns the projects whose
+    /// facts changed.
+    pub fn apply_git(&mut self, findings: &[crate::collect::git::Finding]) -> Vec<EntityKey> {
+        let mut changed = Vec::new();
+        for finding in findings {
+            let Some(key) = &finding.target.project else { continue };
+            let Some(state) = self.states.get_mut(key) else { continue };
+            let facts = serde_json::to_value(&finding.facts).unwrap_or_default();
+            if state.details.get("git") != Some(&facts) {
+                state.details.insert("git".to_string(), facts);
+                changed.push(key.clone());
+            }
+        }
+        // A project that no longer names a repository loses its facts.
+        let named: std::collections::HashSet<&EntityKey> =
+            findings.iter().filter_map(|f| f.target.project.as_ref()).collect();
+        for (key, state) in &mut self.states {
+            if key.kind == Kind::Project && !named.contains(key) && state.details.remove("git").is_some() {
+                changed.push(key.clone());
+            }
+        }
+        self.git_mismatches = crate::collect::git::mismatches(findings);
         changed
     }
 
@@ -539,6 +568,7 @@ impl Engine {
             list.push(s.clone());
         }
         live.mismatches.extend(self.openclaw_mismatches.iter().cloned());
+        live.mismatches.extend(self.git_mismatches.iter().cloned());
         live.summary.overall_health = overall;
         // The mode set last wins over the orchestrator's declared one.
         live.summary.active_mode = self.board.mode.as_ref().map(|m| format!("{:?}", m.mode)).or_else(|| {

@@ -12,7 +12,9 @@
 //! - [`openclaw`]: the OpenClaw gateway's home (SPEC section 14): cron jobs and their runs in
 //!   all three storage layouts, heartbeats, session transcripts and token usage; the schedule
 //!   ledger, heartbeat judgement and drift against `desired/`.
+//! - [`git`]: the repositories and branches that projects and open tasks name.
 //! - [`watch`]: the collector as the daemon runs it, every `openclaw.every`.
 
+pub mod git;
 pub mod openclaw;
 pub mod watch;

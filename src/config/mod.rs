@@ -15,7 +15,7 @@ pub mod raw;
 mod validate;
 mod yaml;
 
-pub use validate::{SUBAGENT_ROLES, check_owner};
+pub use validate::{SUBAGENT_ROLES, check_owner, expand_home};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -278,6 +278,9 @@ pub struct Settings {
     /// How often the OpenClaw home is read.
     #[serde(serialize_with = "ser_duration")]
     pub openclaw_every: Duration,
+    /// How often the git collector looks at the repositories named by projects and tasks.
+    #[serde(serialize_with = "ser_duration")]
+    pub git_every: Duration,
     pub humans: Option<Vec<String>>,
     pub probe_concurrency: usize,
     pub max_body_bytes: usize,
@@ -698,6 +701,25 @@ pub struct Budget {
 /// Loads and validates the workspace. `now` decides which silences are too far ahead.
 pub fn load(workspace: &Path, now: DateTime<Utc>) -> Result<Config, LoadErrors> {
     validate::load(workspace, now)
+}
+
+/// A workspace's configuration files as text: what [`load`] reads from disk before it parses.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The text of `mission-control.yaml`, when the workspace has one.
+    pub settings: Option<String>,
+    /// Every YAML file under `desired/` and `rules/`: its path relative to the workspace, and
+    /// its text.
+    pub files: Vec<(String, String)>,
+    /// Whether the workspace has a `rules/` folder; without one the built-in rules apply.
+    pub has_rules: bool,
+}
+
+/// [`load`] over files already in memory, reading nothing below `workspace` (only
+/// `credentials_file`, to tell whether it lies inside it). The fuzz targets and property
+/// tests call it; [`load`] does the same once it has read the files.
+pub fn load_sources(workspace: &Path, sources: Sources, now: DateTime<Utc>) -> Result<Config, LoadErrors> {
+    validate::load_sources(workspace, sources, now)
 }
 
 /// Settings with every default, for a workspace whose settings cannot be loaded.

@@ -636,6 +636,9 @@ pub struct Settings {
     pub reload: Option<ReloadSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openclaw: Option<OpenclawSettings>,
+    /// The git collector, for projects and tasks that name a `repo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitSettings>,
     /// Names allowed in `Human:<name>` owners.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub humans: Option<Vec<String>>,
@@ -719,6 +722,14 @@ pub struct OpenclawSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// How often the home is read; default 15s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<At<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitSettings {
+    /// How often the repositories of projects and open tasks are looked at; default 1m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every: Option<At<String>>,
 }

@@ -256,9 +256,7 @@ pub(super) fn load(workspace: &Path, now: DateTime<Utc>) -> Result<Config, LoadE
     let mut cx =
         Cx { workspace, now, errors: Vec::new(), texts: HashMap::new(), default_health_ids: HashSet::new() };
 
-    let raw_settings = read_settings(&mut cx);
-    let settings = settings(&mut cx, raw_settings.as_ref());
-
+    let settings = read_settings(&mut cx);
     let mut files: Vec<(String, String)> = Vec::new();
     for folder in ["desired", "rules"] {
         for path in yaml_files(&workspace.join(folder)) {
@@ -268,7 +266,28 @@ pub(super) fn load(workspace: &Path, now: DateTime<Utc>) -> Result<Config, LoadE
             }
         }
     }
-    let builtin_rules = !workspace.join("rules").is_dir();
+    let has_rules = workspace.join("rules").is_dir();
+    compile(cx, Sources { settings, files, has_rules })
+}
+
+pub(super) fn load_sources(
+    workspace: &Path,
+    sources: Sources,
+    now: DateTime<Utc>,
+) -> Result<Config, LoadErrors> {
+    let cx =
+        Cx { workspace, now, errors: Vec::new(), texts: HashMap::new(), default_health_ids: HashSet::new() };
+    compile(cx, sources)
+}
+
+/// Everything after reading: parse, register, convert, check; `cx` may already hold the
+/// errors met while reading.
+fn compile(mut cx: Cx, sources: Sources) -> Result<Config, LoadErrors> {
+    let raw_settings = sources.settings.and_then(|text| parse_settings(&mut cx, text));
+    let settings = settings(&mut cx, raw_settings.as_ref());
+
+    let mut files = sources.files;
+    let builtin_rules = !sources.has_rules;
     if builtin_rules {
         for (name, text) in BUILTIN_RULES {
             files.push((format!("{BUILT_IN}/{name}"), (*text).to_string()));
@@ -343,12 +362,15 @@ pub(super) fn default_settings(workspace: &Path) -> Settings {
     settings(&mut cx, None)
 }
 
-fn read_settings(cx: &mut Cx) -> Option<raw::Settings> {
+fn read_settings(cx: &mut Cx) -> Option<String> {
     let path = cx.workspace.join(SETTINGS_FILE);
     if !path.exists() {
         return None;
     }
-    let text = read_text(cx, &path, SETTINGS_FILE)?;
+    read_text(cx, &path, SETTINGS_FILE)
+}
+
+fn parse_settings(cx: &mut Cx, text: String) -> Option<raw::Settings> {
     scan_secrets(cx, SETTINGS_FILE, &text);
     let documents = yaml::split_documents(&text);
     cx.texts.insert(SETTINGS_FILE.to_string(), text);
@@ -411,6 +433,8 @@ fn settings(cx: &mut Cx, raw: Option<&raw::Settings>) -> Settings {
     };
     let openclaw_every =
         cx.duration_or(path, "every", openclaw.every.as_ref(), Duration::from_secs(15)).max(MIN_PERIOD);
+    let git = raw.git.clone().unwrap_or_default();
+    let git_every = cx.duration_or(path, "every", git.every.as_ref(), Duration::from_secs(60)).max(MIN_PERIOD);
     let limits = raw.limits.clone().unwrap_or_default();
     Settings {
         listen: raw.listen.as_ref().map_or_else(|| DEFAULT_LISTEN.to_string(), |l| l.value.clone()),
@@ -427,6 +451,7 @@ fn settings(cx: &mut Cx, raw: Option<&raw::Settings>) -> Settings {
         openclaw_home,
         openclaw_enabled: openclaw.enabled.unwrap_or(true),
         openclaw_every,
+        git_every,
         humans: raw.humans.clone(),
         probe_concurrency: limits.probe_concurrency.unwrap_or(64).max(1),
         max_body_bytes: limits.max_body_bytes.unwrap_or(64 * 1024),
@@ -461,7 +486,8 @@ fn telegram_commands(cx: &mut Cx, t: &raw::TelegramCommandSettings) -> Option<Te
     })
 }
 
-fn expand_home(path: &str) -> PathBuf {
+/// A path as written, with a leading `~/` taken as the home directory.
+pub fn expand_home(path: &str) -> PathBuf {
     match path.strip_prefix("~/") {
         Some(rest) => {
             std::env::var_os("HOME").map_or_else(|| PathBuf::from(path), |h| PathBuf::from(h).join(rest))
