@@ -30,7 +30,7 @@ impl<T> At<T> {
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for At<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let spanned = serde_saphyr::Spanned::<T>::deserialize(deserializer)?;
-        let line = u32::try_from(spanned.referenced.line()).unwrap_or(u32::MAX);
+        let line = super::yaml::absolute_line(u32::try_from(spanned.referenced.line()).unwrap_or(u32::MAX));
         let column = u32::try_from(spanned.referenced.column()).unwrap_or(u32::MAX);
         Ok(At { value: spanned.value, line, column })
     }

@@ -2,17 +2,24 @@
 //!
 //! A file may hold many documents separated by `---`. Each document is parsed on its own so
 //! that one broken document does not hide the errors of the others, yet every position is
-//! reported against the whole file: the document's text is prefixed with as many blank lines
-//! as precede it, which YAML ignores and which keeps serde-saphyr's line numbers absolute.
+//! reported against the whole file: the lines before the document are added to every line
+//! serde-saphyr reports, in errors and in [`At`] values. (Padding each document with the blank
+//! lines before it would do the same, but then a file of n documents costs n² to read.)
+
+use std::cell::Cell;
 
 use serde::de::DeserializeOwned;
 
 use super::ConfigError;
+#[cfg(doc)]
+use super::raw::At;
 
-/// One document of a file, with the blank-line prefix that keeps its line numbers absolute.
+/// One document of a file: its text, and where it starts.
 pub struct Document {
     pub text: String,
     pub first_line: u32,
+    /// The lines of the file before the document's text.
+    pub line_offset: u32,
 }
 
 /// Splits a YAML stream at its `---` document markers. A marker is `---` at the start of a
@@ -44,21 +51,40 @@ fn push_document(out: &mut Vec<Document>, text: &mut String, first_line: u32, pr
         !trimmed.is_empty() && !trimmed.starts_with('#') && trimmed != "---" && trimmed != "..."
     });
     if has_content {
-        let mut padded = "\n".repeat(prefix as usize);
-        padded.push_str(&body);
-        out.push(Document { text: padded, first_line });
+        out.push(Document { text: body, first_line, line_offset: prefix });
     }
 }
 
 /// Deserializes one document, turning a failure into a positioned [`ConfigError`].
 pub fn parse<T: DeserializeOwned>(path: &str, document: &Document) -> Result<T, ConfigError> {
-    serde_saphyr::from_str::<T>(&document.text).map_err(|error| {
+    let parsed = with_line_offset(document.line_offset, || serde_saphyr::from_str::<T>(&document.text));
+    parsed.map_err(|error| {
         let (line, column) = error
             .location()
-            .map(|l| (clamp(l.line()), clamp(l.column())))
+            .filter(|l| l.line() > 0)
+            .map(|l| (clamp(l.line()).saturating_add(document.line_offset), clamp(l.column())))
             .unwrap_or((document.first_line, 1));
         ConfigError::new(path, line.max(1), column.max(1), clean_message(&error))
     })
+}
+
+thread_local! {
+    /// The lines before the document being parsed on this thread; [`At`] adds them.
+    static LINE_OFFSET: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs `parse` with `offset` added to the lines of every [`At`] it makes.
+fn with_line_offset<R>(offset: u32, parse: impl FnOnce() -> R) -> R {
+    let previous = LINE_OFFSET.replace(offset);
+    let result = parse();
+    LINE_OFFSET.set(previous);
+    result
+}
+
+/// The line in the file of a line serde-saphyr reports within the document being parsed
+/// (0, an unknown line, stays 0).
+pub(super) fn absolute_line(line: u32) -> u32 {
+    if line == 0 { 0 } else { line.saturating_add(LINE_OFFSET.get()) }
 }
 
 fn clamp(value: u64) -> u32 {
@@ -106,7 +132,8 @@ mod tests {
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0].first_line, 1);
         assert_eq!(docs[1].first_line, 5);
-        assert_eq!(docs[1].text.lines().nth(5), Some("kind: B"));
+        assert_eq!(docs[1].line_offset, 4);
+        assert_eq!(docs[1].text.lines().nth(1), Some("kind: B"), "line 6 of the file");
     }
 
     #[test]
@@ -126,5 +153,18 @@ mod tests {
         let docs = split_documents("kind: A\n---\nkind: B\nbogus: 1\n");
         let error = parse::<Doc>("desired/x.yaml", &docs[1]).unwrap_err();
         assert_eq!(error.to_string(), "desired/x.yaml:4:1: unknown field `bogus`, expected one of: kind");
+    }
+
+    #[test]
+    fn positions_of_values_are_lines_of_the_file() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Doc {
+            id: super::super::raw::At<String>,
+        }
+        let docs = split_documents("id: a\n---\n\nid: b\n");
+        let second: Doc = parse("x.yaml", &docs[1]).expect("parses");
+        assert_eq!((second.id.value.as_str(), second.id.line, second.id.column), ("b", 4, 5));
+        let first: Doc = parse("x.yaml", &docs[0]).expect("parses");
+        assert_eq!(first.id.line, 1, "the offset of one document does not stay for the next");
     }
 }
