@@ -9,8 +9,9 @@ need_apt=()
 # prometheus: the real-Prometheus scrape test and promtool; prometheus-alertmanager: the
 # real-Alertmanager alerting test; chromium and chromium-driver: the dashboard's browser tests.
 # curl: the Healthchecks recipe test (curl -fsS --data-binary @log URL/$?).
+# faketime: libfaketime, under which tests/faults.rs jumps the daemon's wall clock.
 for pkg_bin in "git:git" "prometheus:promtool" "prometheus:prometheus" "prometheus-alertmanager:prometheus-alertmanager" \
-  "chromium:chromium" "chromium-driver:chromedriver" "curl:curl"; do
+  "chromium:chromium" "chromium-driver:chromedriver" "curl:curl" "faketime:faketime"; do
   pkg=${pkg_bin%%:*}; bin=${pkg_bin##*:}
   command -v "$bin" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

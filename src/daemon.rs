@@ -8,7 +8,6 @@
 //! live state. With nothing due it sleeps indefinitely, which is what keeps an idle daemon
 //! at no CPU.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +35,10 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 const WRITE_EVERY: Duration = Duration::from_millis(500);
 /// The alert book: pending and firing alerts and whom they notified.
 const ALERTS_FILE: &str = "alerts.json";
+/// How soon the reconciler tries again to store events the log refused (a full disk).
+const RETRY_STORE_EVERY: Duration = Duration::from_secs(1);
+/// The most refused events kept for another try; past it the oldest are dropped.
+const MAX_UNSTORED: usize = 10_000;
 
 /// What the HTTP layer reads. It never writes: changes go through the log or the channel.
 pub struct Shared {
@@ -158,6 +161,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         return Ok(());
     }
 
+    raise_open_files_limit();
     let address = options.listen.clone().unwrap_or_else(|| config.settings.listen.clone());
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -241,8 +245,9 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         written_at: None,
         file_dirty: true,
         snapshot_path,
-        series: HashSet::new(),
         alerting,
+        unstored: Vec::new(),
+        retry_store_at: None,
     };
     reconciler.schedule_probes(Instant::now());
     shared.ready.store(true, Ordering::SeqCst);
@@ -274,9 +279,10 @@ struct Reconciler {
     written_at: Option<Instant>,
     file_dirty: bool,
     snapshot_path: PathBuf,
-    /// Metric series currently exported, to remove those of entities that go away.
-    series: HashSet<(String, String)>,
     alerting: Alerting,
+    /// Events the log refused, oldest first, and when to offer them again.
+    unstored: Vec<NewEvent>,
+    retry_store_at: Option<Instant>,
 }
 
 /// The alert book, its file, the outbox and the delivery task.
@@ -401,7 +407,7 @@ impl Reconciler {
         }
         // Final state: fold every acknowledged event (the broadcast's rest, then the log),
         // evaluate, store what that produced, and only then write the snapshot.
-        let mut outgoing = Vec::new();
+        let mut outgoing = std::mem::take(&mut self.unstored);
         while let Ok(event) = subscription.try_recv() {
             self.fold(&event, &mut outgoing);
         }
@@ -431,7 +437,7 @@ impl Reconciler {
             .alerting
             .next_wakeup(self.engine.config())
             .map(|at| now + (at - now_wall).to_std().unwrap_or(Duration::ZERO));
-        [wake, probe, publish, write, alert].into_iter().flatten().min()
+        [wake, probe, publish, write, alert, self.retry_store_at].into_iter().flatten().min()
     }
 
     /// Folds an event of the broadcast, first reading from the log any events before it that
@@ -651,13 +657,32 @@ impl Reconciler {
 
     /// Stores the reconciler's events, in order, before the state that follows from them is
     /// published or written: a crash can lose a snapshot, never the transition behind it.
+    ///
+    /// Events the log refuses (a full disk) are kept, stamped with the time they happened, and
+    /// offered again first at the next pass or after [`RETRY_STORE_EVERY`]: live state already
+    /// shows the transitions, and dropping them would leave the log without them for good (the
+    /// fault tests found a `health.changed` lost that way).
     async fn emit(&mut self, outgoing: Vec<NewEvent>) {
-        if outgoing.is_empty() {
+        let mut events = std::mem::take(&mut self.unstored);
+        events.extend(outgoing);
+        if events.is_empty() {
             return;
         }
         self.dirty = true;
-        if let Err(e) = self.shared.writer.append_many(outgoing).await {
-            warn!(error = %e, "cannot append events");
+        match self.shared.writer.append_many(events.clone()).await {
+            Ok(_) => self.retry_store_at = None,
+            Err(e) => {
+                warn!(error = %e, events = events.len(), "cannot append events; will try again");
+                let now = Utc::now();
+                events.iter_mut().filter(|e| e.timestamp.is_none()).for_each(|e| e.timestamp = Some(now));
+                if events.len() > MAX_UNSTORED {
+                    let dropped = events.len() - MAX_UNSTORED;
+                    warn!(dropped, "too many events waiting to be stored; dropping the oldest");
+                    events.drain(..dropped);
+                }
+                self.unstored = events;
+                self.retry_store_at = Some(Instant::now() + RETRY_STORE_EVERY);
+            }
         }
     }
 
@@ -705,27 +730,43 @@ impl Reconciler {
 
     fn update_metrics(&mut self, live: &LiveState) {
         let m = &self.shared.metrics;
-        let mut series = HashSet::new();
+        let mut rows = Vec::new();
         for s in live.entities() {
             // Entities another daemon judges (settings `select`) are that daemon's series.
             let selected = config::Kind::from_lower(&s.kind)
                 .and_then(|k| self.engine.config().entity(&EntityKey::new(k, s.id.clone())))
                 .is_none_or(|e| e.selected);
-            if !selected {
-                continue;
+            if selected {
+                rows.push(crate::metrics::EntitySeries {
+                    kind: s.kind.clone(),
+                    id: s.id.clone(),
+                    level: s.health,
+                    last_signal: s.last_signal.map(|t| t.timestamp_millis() as f64 / 1000.0),
+                });
             }
-            m.set_entity_health(&s.kind, &s.id, s.health);
-            if let Some(t) = s.last_signal {
-                m.entity_last_signal
-                    .with_label_values(&[&s.kind, &s.id])
-                    .set(t.timestamp_millis() as f64 / 1000.0);
-            }
-            series.insert((s.kind.clone(), s.id.clone()));
         }
-        m.retain_entities(&series, &self.series);
-        self.series = series;
+        m.set_entities(rows);
         if let Some(overall) = live.summary.overall_health {
             m.set_overall(overall);
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard one, as servers do: the usual soft default
+/// of 1024 would stop the daemon at about a thousand connections (event streams, pings), which
+/// the fault tests reached.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit(2) and setrlimit(2) only read and write the struct they are given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max {
+            return;
+        }
+        let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+            info!(from = limit.rlim_cur, to = limit.rlim_max, "raised the open-files limit");
+        } else {
+            warn!(error = %std::io::Error::last_os_error(), "cannot raise the open-files limit");
         }
     }
 }

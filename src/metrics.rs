@@ -5,17 +5,24 @@
 //! series is bounded by the configuration. Series of entities that leave the configuration are
 //! removed on reload.
 //!
+//! The two per-entity families (`entity_health`, `entity_last_signal_timestamp_seconds`) are
+//! not prometheus-crate vectors: at ten thousand entities their 60,000 series would cost tens
+//! of megabytes and a scrape tens of milliseconds through the crate's general encoder. They
+//! are one sorted table, replaced whole at each publication and written straight as text.
+//!
 //! Every metric is in the output from the start: a labelled metric with no series yet shows
 //! its `# HELP` and `# TYPE` lines (the prometheus crate would leave it out), so a scrape
 //! always lists the whole set of SPEC section 11, and label sets known in advance (ping
 //! kinds) start at 0 so `rate()` and `increase()` see the first increment.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::sync::RwLock;
 
 use prometheus::core::Collector;
 use prometheus::proto::MetricType;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
 };
 
@@ -31,8 +38,8 @@ pub fn level_name(level: Level) -> &'static str {
 pub struct Metrics {
     /// Checks at start that no two metrics share a name; [`Metrics::collectors`] renders.
     registry: Registry,
-    pub entity_health: IntGaugeVec,
-    pub entity_last_signal: GaugeVec,
+    /// Each judged entity's level and last signal, sorted by kind and id.
+    entities: RwLock<Vec<EntitySeries>>,
     pub overall_health: IntGaugeVec,
     pub probe_duration: HistogramVec,
     pub probes_total: IntCounterVec,
@@ -65,19 +72,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let m = Metrics {
-            entity_health: IntGaugeVec::new(
-                Opts::new(name("entity_health"), "1 for the entity's current health level, 0 for the others"),
-                &["entity_type", "entity_id", "level"],
-            )
-            .expect("metric"),
-            entity_last_signal: GaugeVec::new(
-                Opts::new(
-                    name("entity_last_signal_timestamp_seconds"),
-                    "Unix time of the entity's last signal (ping, probe, report)",
-                ),
-                &["entity_type", "entity_id"],
-            )
-            .expect("metric"),
+            entities: RwLock::new(Vec::new()),
             overall_health: IntGaugeVec::new(
                 Opts::new(name("overall_health"), "1 for the overall health level, 0 for the others"),
                 &["level"],
@@ -178,9 +173,7 @@ impl Metrics {
     fn collectors(&self) -> Vec<Box<dyn Collector>> {
         let m = self;
         vec![
-            Box::new(m.entity_health.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(m.entity_last_signal.clone()),
-            Box::new(m.overall_health.clone()),
+            Box::new(m.overall_health.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(m.probe_duration.clone()),
             Box::new(m.probes_total.clone()),
             Box::new(m.heartbeats_total.clone()),
@@ -255,12 +248,11 @@ impl Metrics {
         }
     }
 
-    /// Sets the state set of one entity's health.
-    pub fn set_entity_health(&self, entity_type: &str, entity_id: &str, level: Level) {
-        for l in LEVELS {
-            self.entity_health
-                .with_label_values(&[entity_type, entity_id, level_name(l)])
-                .set(i64::from(l == level));
+    /// Replaces the per-entity series: one row per judged entity (any order).
+    pub fn set_entities(&self, mut rows: Vec<EntitySeries>) {
+        rows.sort_unstable_by(|a, b| (&a.kind, &a.id).cmp(&(&b.kind, &b.id)));
+        if let Ok(mut entities) = self.entities.write() {
+            *entities = rows;
         }
     }
 
@@ -270,23 +262,20 @@ impl Metrics {
         }
     }
 
-    /// Drops the series of entities that are no longer configured (or no longer visible).
-    pub fn retain_entities(&self, keep: &HashSet<(String, String)>, previous: &HashSet<(String, String)>) {
-        for (kind, id) in previous.difference(keep) {
-            for l in LEVELS {
-                let _ = self.entity_health.remove_label_values(&[kind, id, level_name(l)]);
-            }
-            let _ = self.entity_last_signal.remove_label_values(&[kind, id]);
-        }
-    }
-
     /// The text exposition format 0.0.4, metrics sorted by name.
     pub fn render(&self) -> String {
         let mut families: Vec<_> = self.collectors().iter().flat_map(|c| c.collect()).collect();
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let encoder = TextEncoder::new();
-        let mut buffer = Vec::new();
+        let entities = self.entities.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut buffer = Vec::with_capacity(4096 + entities.len() * 500);
+        let mut entities_written = false;
         for family in &families {
+            // The table's two families sort just before `mission_control_events_total`.
+            if !entities_written && family.name() > ENTITY_LAST_SIGNAL {
+                write_entities(&entities, &mut buffer);
+                entities_written = true;
+            }
             if family.get_metric().is_empty() {
                 let kind = match family.get_field_type() {
                     MetricType::COUNTER => "counter",
@@ -303,7 +292,63 @@ impl Metrics {
                 tracing::warn!(metric = family.name(), error = %e, "cannot encode a metric");
             }
         }
+        if !entities_written {
+            write_entities(&entities, &mut buffer);
+        }
         String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+const ENTITY_HEALTH: &str = "mission_control_entity_health";
+const ENTITY_LAST_SIGNAL: &str = "mission_control_entity_last_signal_timestamp_seconds";
+
+/// One entity's series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntitySeries {
+    pub kind: String,
+    pub id: String,
+    pub level: Level,
+    /// Unix seconds of the last signal.
+    pub last_signal: Option<f64>,
+}
+
+/// The entity table as two families, in the crate's format (labels in name order).
+fn write_entities(rows: &[EntitySeries], out: &mut Vec<u8>) {
+    let mut text = String::with_capacity(rows.len() * 500 + 512);
+    let _ = write!(
+        text,
+        "# HELP {ENTITY_HEALTH} 1 for the entity's current health level, 0 for the others\n# TYPE {ENTITY_HEALTH} gauge\n"
+    );
+    for row in rows {
+        let (kind, id) = (escape_label(&row.kind), escape_label(&row.id));
+        for level in LEVELS {
+            let _ = writeln!(
+                text,
+                "{ENTITY_HEALTH}{{entity_id=\"{id}\",entity_type=\"{kind}\",level=\"{}\"}} {}",
+                level_name(level),
+                u8::from(level == row.level)
+            );
+        }
+    }
+    let _ = write!(
+        text,
+        "# HELP {ENTITY_LAST_SIGNAL} Unix time of the entity's last signal (ping, probe, report)\n# TYPE {ENTITY_LAST_SIGNAL} gauge\n"
+    );
+    for row in rows {
+        if let Some(at) = row.last_signal {
+            let (kind, id) = (escape_label(&row.kind), escape_label(&row.id));
+            let _ = writeln!(text, "{ENTITY_LAST_SIGNAL}{{entity_id=\"{id}\",entity_type=\"{kind}\"}} {at}");
+        }
+    }
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// A label value as the exposition format writes it.
+fn escape_label(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.contains(['\\', '"', '\n']) {
+        value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n").into()
+    } else {
+        value.into()
     }
 }
 
@@ -320,7 +365,13 @@ mod tests {
     #[test]
     fn entity_series_are_a_state_set_and_removable() {
         let m = Metrics::new();
-        m.set_entity_health("routine", "a", Level::Stale);
+        let row = |id: &str, level, last_signal| EntitySeries {
+            kind: "routine".to_string(),
+            id: id.to_string(),
+            level,
+            last_signal,
+        };
+        m.set_entities(vec![row("b\"\\\n", Level::Healthy, None), row("a", Level::Stale, Some(1.5))]);
         let text = m.render();
         assert!(text.contains(
             r#"mission_control_entity_health{entity_id="a",entity_type="routine",level="stale"} 1"#
@@ -328,8 +379,15 @@ mod tests {
         assert!(text.contains(
             r#"mission_control_entity_health{entity_id="a",entity_type="routine",level="healthy"} 0"#
         ));
-        let previous: HashSet<_> = [("routine".to_string(), "a".to_string())].into();
-        m.retain_entities(&HashSet::new(), &previous);
+        assert!(text.contains(
+            r#"mission_control_entity_last_signal_timestamp_seconds{entity_id="a",entity_type="routine"} 1.5"#
+        ));
+        assert!(text.contains(r#"{entity_id="b\"\\\n",entity_type="routine",level="healthy"} 1"#), "{text}");
+        let health_at = text.find("# TYPE mission_control_entity_health").expect("health");
+        let signal_at = text.find("# TYPE mission_control_entity_last_signal").expect("signal");
+        let events_at = text.find("# TYPE mission_control_events_total").expect("events");
+        assert!(health_at < signal_at && signal_at < events_at, "families sorted by name");
+        m.set_entities(Vec::new());
         assert!(!m.render().contains(r#"entity_id="a""#));
     }
 

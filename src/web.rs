@@ -67,8 +67,21 @@ impl FromRef<AppState> for Arc<Shared> {
     }
 }
 
+/// A client has this long to send a request's head, and an idle keep-alive connection is
+/// closed after it: a client that connects and stalls (or a crowd of them) cannot hold a
+/// connection forever. axum's own `serve` sets no such timer (found by the fault tests).
+const HEADER_TIMEOUT: Duration = REQUEST_TIMEOUT;
+/// How long to wait before accepting again when accepting fails for want of descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(250);
+
 /// Serves until `stop` is notified, then ends the event streams and finishes the requests
 /// under way.
+///
+/// Its own accept loop rather than `axum::serve`, for two limits: [`HEADER_TIMEOUT`] on every
+/// connection, and at most [`connection_limit`] connections at once, so that a crowd of
+/// clients leaves descriptors for the event log, the snapshot and the probes (the fault tests
+/// saw the snapshot fail with "too many open files" under 1,000 connections). Connections
+/// past the limit wait in the listen backlog until one closes.
 pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, stop: Arc<Notify>) {
     let local_addr = match listener.local_addr() {
         Ok(address) => address,
@@ -80,14 +93,68 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, stop:
     let state = AppState::new(shared, local_addr);
     let closing = state.closing.clone();
     let app = app(state);
-    let shutdown = async move {
-        stop.notified().await;
-        closing.send_replace(true);
-    };
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-        tracing::error!(error = %e, "http server stopped");
+    let permits = Arc::new(tokio::sync::Semaphore::new(connection_limit()));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    let stopped = stop.notified();
+    tokio::pin!(stopped);
+    loop {
+        let permit = tokio::select! {
+            () = &mut stopped => break,
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_closed) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = &mut stopped => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // The client gave up before we took it: nothing to do.
+                Err(e) if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                ) => continue,
+                Err(e) => {
+                    // Out of descriptors (EMFILE, ENFILE) or memory: try again shortly rather
+                    // than spin; the connection waits in the backlog meanwhile.
+                    tracing::error!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        let router = hyper_util::service::TowerToHyperService::new(app.clone());
+        let service =
+            hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                hyper::service::Service::call(&router, request)
+            });
+        let connection = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
     }
+    drop(listener);
+    closing.send_replace(true);
+    graceful.shutdown().await;
+}
+
+/// Connections served at once: the open-files limit less a reserve for everything else the
+/// daemon opens (log files, snapshots, probes, deliveries, log reads for event streams).
+fn connection_limit() -> usize {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit(2) only writes the struct it is given.
+    let soft =
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 { limit.rlim_cur } else { 1024 };
+    let reserve = (soft / 8).max(256);
+    usize::try_from(soft.saturating_sub(reserve))
+        .unwrap_or(usize::MAX)
+        .clamp(64, tokio::sync::Semaphore::MAX_PERMITS)
 }
 
 /// The whole HTTP surface of a daemon listening on `local_addr`.
@@ -431,11 +498,12 @@ async fn ping_answer(
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot record a ping");
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "not_recorded",
-                    "the ping could not be stored; retry",
-                );
+                // The cause (a full disk) helps whoever retries; the log's path stays inside.
+                let detail = match e.os_error() {
+                    Some(cause) => format!("the ping could not be stored ({cause}); retry"),
+                    None => "the ping could not be stored; retry".to_string(),
+                };
+                return error(StatusCode::SERVICE_UNAVAILABLE, "not_recorded", detail);
             }
         }
     } else {

@@ -182,8 +182,15 @@ impl EventLog {
         if live.len > 0 && live.len + buf.len() as u64 > shared.options.max_bytes {
             live = self.rotate(live)?;
         }
-        live.file.write_all(buf).map_err(|e| EventLogError::write(&shared.path, e))?;
-        live.file.sync_data().map_err(|e| EventLogError::write(&shared.path, e))?;
+        if let Err(e) = live.file.write_all(buf).and_then(|()| live.file.sync_data()) {
+            // A full disk takes part of a batch (up to the end of the file's last block) before
+            // it refuses the rest. Nothing of a refused batch may stay: readers would meet half
+            // a line until the next append repaired it, and a batch that is answered with an
+            // error must not be in the log at all, or a client retrying it is counted twice.
+            // Shrinking needs no space, so this works on the full disk itself.
+            let _ = live.file.set_len(live.len);
+            return Err(EventLogError::write(&shared.path, e));
+        }
         live.len += buf.len() as u64;
         live.last_seq = seq;
         *current = Some(live);

@@ -188,6 +188,21 @@ pub enum EventLogError {
 }
 
 impl EventLogError {
+    /// The operating system's error behind this one (a full disk, a permission), without the
+    /// path: what a client refused by it may be told.
+    pub fn os_error(&self) -> Option<&io::Error> {
+        match self {
+            EventLogError::CreateDir { source, .. }
+            | EventLogError::Open { source, .. }
+            | EventLogError::Lock { source, .. }
+            | EventLogError::Read { source, .. }
+            | EventLogError::Write { source, .. }
+            | EventLogError::Rotate { source, .. }
+            | EventLogError::Remove { source, .. } => Some(source),
+            EventLogError::Serialize { .. } | EventLogError::WriterStopped { .. } => None,
+        }
+    }
+
     fn open(path: &Path, source: io::Error) -> EventLogError {
         EventLogError::Open { path: path.to_path_buf(), source: Arc::new(source) }
     }

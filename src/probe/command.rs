@@ -5,7 +5,8 @@
 //! timeout can kill everything it started (a shell script's children included), not only the
 //! process we spawned. stdout and stderr are read concurrently with the wait, so a chatty
 //! command cannot block on a full pipe; only the last 64 KiB of each are kept, the rest is read
-//! and dropped. A probe that is cancelled half-way (a reload, shutdown) kills the group too.
+//! and dropped. A probe that is cancelled half-way (a reload, shutdown) kills the group too,
+//! and so does the end of a run: nothing a command started outlives it.
 //! The command inherits the daemon's environment except the `MC_CRED_*` credential variables.
 //! [`run_in_group`], which does all of this, is shared with the `command` alert receiver
 //! (`alert::deliver`), which also feeds the command its stdin.
@@ -128,9 +129,12 @@ pub(crate) async fn run_in_group(mut command: Command, stdin: Option<Vec<u8>>, t
     };
     let (stdout, stderr) = match captured {
         Some(captured) => {
-            // The leader is reaped and its output closed: nothing of the run is left to kill,
-            // and the group id may soon be reused, so the guard must not fire later.
-            group.disarm();
+            // The leader is reaped and its output closed, but a child that let go of the
+            // output (`cmd >/dev/null 2>&1 &`) may still run: the run is over, so its group
+            // goes too (the fault tests found such children outliving every probe run). Done
+            // now, not later: while the group has members its id cannot be reused, and once
+            // it has none the id comes round again only after the whole pid space.
+            group.kill();
             captured
         }
         None => {
@@ -194,17 +198,13 @@ async fn read_tail(stream: Option<impl AsyncRead + Unpin>) -> Vec<u8> {
     kept
 }
 
-/// Kills the command's whole process group when told to or when dropped, unless disarmed.
+/// Kills the command's whole process group when told to or when dropped (at most once).
 /// `kill_on_drop` alone would reach only the leader when a probe is cancelled half-way.
 struct GroupKill(Option<u32>);
 
 impl GroupKill {
     fn kill(&mut self) {
         kill_group(self.0.take());
-    }
-
-    fn disarm(&mut self) {
-        self.0 = None;
     }
 }
 
@@ -364,6 +364,17 @@ pub(crate) mod tests {
         assert!(begun.elapsed() < Duration::from_secs(3), "took {:?}", begun.elapsed());
         assert_eq!(observation.ok, Some(true), "{:?}", observation.error);
         assert_eq!(observation.exit_code, Some(0));
+        assert_gone_soon(&pidfile).await;
+    }
+
+    #[tokio::test]
+    async fn background_leftovers_that_let_go_of_the_output_are_cleaned_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("leftover.pid");
+        let script =
+            format!("trap '' TERM; sleep 30 </dev/null >/dev/null 2>&1 & echo $! > '{}'", pidfile.display());
+        let observation = run(&sh(&script, Duration::from_secs(10)), dir.path()).await;
+        assert_eq!(observation.ok, Some(true), "{:?}", observation.error);
         assert_gone_soon(&pidfile).await;
     }
 

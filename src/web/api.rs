@@ -188,11 +188,6 @@ fn live_last_seq(live: &Value) -> u64 {
     live.pointer("/summary/last_event_seq").and_then(Value::as_u64).unwrap_or(u64::MAX)
 }
 
-/// The seq the published live state covers, when it is published.
-pub(super) fn published_seq(app: &AppState) -> Option<u64> {
-    published(app).and_then(|live| live.pointer("/summary/last_event_seq").and_then(Value::as_u64))
-}
-
 fn published(app: &AppState) -> Option<Value> {
     let bytes = app.shared.live.read().map(|b| b.clone()).unwrap_or_else(|e| e.into_inner().clone());
     serde_json::from_slice(&bytes).ok()

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use tokio::sync::{broadcast, watch};
 
-use super::api::{hidden, parse_event_query, published_seq};
+use super::api::{hidden, parse_event_query};
 use super::{ApiError, AppState};
 use crate::events::{Event, EventFilter, read_events};
 
@@ -54,8 +54,10 @@ pub(super) async fn stream(
     let cursor = match filter.since_seq {
         Some(seq) => seq,
         // Live only: a re-read after `Lagged` starts about here, not at the beginning. Read
-        // before subscribing, so every event broadcast afterwards lies above it.
-        None if !replay => published_seq(&app).unwrap_or(0),
+        // before subscribing, so every event broadcast afterwards lies above it. Taken from the
+        // seq the publication announces, not by parsing the published state: opening thousands
+        // of streams must not parse the whole live state each time.
+        None if !replay => *app.shared.published_seq.borrow(),
         None => 0,
     };
     // Subscribe before the log is read: see the module documentation.

@@ -100,12 +100,18 @@ impl Workspace {
         std::fs::rename(&tmp, &path).unwrap_or_else(|e| panic!("rename into {}: {e}", path.display()));
     }
 
-    /// Writes a file and sets its modification time (for outputs judged by age).
+    /// Writes a file with a given modification time (for outputs judged by age). The time is set
+    /// before the file is renamed into place, so a running daemon never sees it with the time of
+    /// its writing (the example-workspace dashboard test saw `reports/usage.csv` fresh that way).
     pub fn write_with_mtime(&self, relative: &str, text: &str, modified: std::time::SystemTime) {
-        self.write(relative, text);
-        let file =
-            std::fs::File::options().write(true).open(self.path().join(relative)).expect("open to set mtime");
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create folders");
+        let tmp = self.path().join(format!(".harness-write-{}.tmp", std::process::id()));
+        std::fs::write(&tmp, text).unwrap_or_else(|e| panic!("write {}: {e}", tmp.display()));
+        let file = std::fs::File::options().write(true).open(&tmp).expect("open to set mtime");
         file.set_modified(modified).expect("set mtime");
+        drop(file);
+        std::fs::rename(&tmp, &path).unwrap_or_else(|e| panic!("rename into {}: {e}", path.display()));
     }
 
     /// Every event in `state/events.jsonl`; see [`read_events`].
@@ -458,6 +464,17 @@ impl Daemon {
     /// [`Daemon::start_with_env`] listening on `listen` (`0.0.0.0:0` to test a non-loopback
     /// daemon; the client still connects through loopback).
     pub async fn start_with(workspace: &Workspace, listen: &str, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_adjusted(workspace, listen, env, |_| {}).await
+    }
+
+    /// [`Daemon::start_with`], letting `adjust` change the command before it is spawned (the
+    /// fault tests set resource limits and drop capabilities in the child with `pre_exec`).
+    pub async fn start_adjusted(
+        workspace: &Workspace,
+        listen: &str,
+        env: &[(&str, &str)],
+        adjust: impl FnOnce(&mut Command),
+    ) -> Daemon {
         let mut command = workspace.cli();
         command
             .args(["run", "--listen", listen])
@@ -465,6 +482,7 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        adjust(&mut command);
         let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot spawn {}: {e}", binary()));
         let stderr = StderrTail::default();
         let (stdout_all, stderr_all) = (Capture::default(), Capture::default());
