@@ -248,6 +248,8 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         alerting,
         unstored: Vec::new(),
         retry_store_at: None,
+        clock: (Utc::now(), boot_clock()),
+        last_jump: None,
     };
     reconciler.schedule_probes(Instant::now());
     shared.ready.store(true, Ordering::SeqCst);
@@ -283,6 +285,11 @@ struct Reconciler {
     /// Events the log refused, oldest first, and when to offer them again.
     unstored: Vec<NewEvent>,
     retry_store_at: Option<Instant>,
+    /// The wall clock and the boot clock read together at the last pass, to see the wall
+    /// clock jump.
+    clock: (DateTime<Utc>, Duration),
+    /// The last jump of the wall clock and when it was seen (boot clock).
+    last_jump: Option<(chrono::Duration, Duration)>,
 }
 
 /// The alert book, its file, the outbox and the delivery task.
@@ -292,6 +299,11 @@ struct Alerting {
     outbox: Outbox,
     cx: Arc<DeliveryContext>,
     delivery: Option<Delivery>,
+    /// Notifications the outbox could not take (a full disk), oldest first, and when to offer
+    /// them again: the book already counts them as sent, so dropping them would lose them
+    /// until the receiver's `repeat_interval`.
+    unqueued: Vec<crate::alert::payload::Notification>,
+    retry_at: Option<Instant>,
 }
 
 impl Alerting {
@@ -303,7 +315,7 @@ impl Alerting {
         let outbox = Outbox::open(&state_dir)?;
         let credentials = crate::credentials::Credentials::new(&config.settings, workspace);
         let cx = Arc::new(DeliveryContext::new(credentials)?);
-        Ok(Alerting { book, path, outbox, cx, delivery: None })
+        Ok(Alerting { book, path, outbox, cx, delivery: None, unqueued: Vec::new(), retry_at: None })
     }
 
     fn start(&mut self, config: outbox::ConfigSource, writer: EventWriter, metrics: Arc<Metrics>) {
@@ -317,14 +329,19 @@ impl Alerting {
         let config = engine.config().clone();
         let outcome = alerts::evaluate(&mut self.book, &config, engine.entities(), now);
         let mut queued = Vec::new();
-        for n in &outcome.notifications {
+        let waiting = std::mem::take(&mut self.unqueued);
+        for n in waiting.iter().chain(&outcome.notifications) {
             let receiver = config.receivers.iter().find(|r| r.id == n.receiver);
             match self.outbox.put(n, receiver) {
                 Ok(Some(entry)) => queued.push(entry),
                 Ok(None) => {}
-                Err(e) => warn!(error = %e, receiver = %n.receiver, "cannot queue a notification"),
+                Err(e) => {
+                    warn!(error = %e, receiver = %n.receiver, "cannot queue a notification; will try again");
+                    self.unqueued.push(n.clone());
+                }
             }
         }
+        self.retry_at = (!self.unqueued.is_empty()).then(|| Instant::now() + RETRY_STORE_EVERY);
         if outcome.changed || !queued.is_empty() {
             match serde_json::to_vec_pretty(&self.book) {
                 Ok(bytes) => {
@@ -362,6 +379,7 @@ impl Reconciler {
                 () = &mut shutdown => break,
                 input = inputs.recv() => match input {
                     Some(input) => {
+                        self.follow_clock();
                         self.handle(input, &mut outgoing).await;
                         // Take what else is queued (a round of probe results) in this pass.
                         for _ in 0..1024 {
@@ -375,6 +393,7 @@ impl Reconciler {
                 },
                 received = subscription.recv() => match received {
                     Ok(event) => {
+                        self.follow_clock();
                         self.fold(&event, &mut outgoing);
                         // Drain what else is queued, so a burst of pings is one publication.
                         for _ in 0..4096 {
@@ -390,13 +409,14 @@ impl Reconciler {
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
-                () = sleep_until(sleep) => {}
+                () = sleep_until(sleep) => self.follow_clock(),
             }
             let pass = Instant::now();
             self.on_timers(&mut outgoing).await;
             let transitions =
                 outgoing.iter().any(|e| e.kind == "health.changed" || e.kind.starts_with("config."));
-            let alert_due = self.alerting.next_wakeup(self.engine.config()).is_some_and(|t| t <= Utc::now());
+            let alert_due = self.alerting.next_wakeup(self.engine.config()).is_some_and(|t| t <= Utc::now())
+                || self.alerting.retry_at.is_some_and(|t| t <= Instant::now());
             if transitions || alert_due {
                 outgoing.extend(self.alerting.evaluate(&self.engine, None));
                 self.dirty = true;
@@ -425,6 +445,51 @@ impl Reconciler {
         self.publish(true);
     }
 
+    /// Notices a jump of the wall clock (an NTP step, `date -s`): between two passes the wall
+    /// clock moved more, or less, than the boot clock, which counts real time (suspend
+    /// included). Every stored instant is then moved by the difference, so no deadline comes
+    /// early after a jump forward (no false `stale`) and none comes late after a jump back.
+    fn follow_clock(&mut self) {
+        let now = (Utc::now(), boot_clock());
+        let (wall, boot) = self.clock;
+        self.clock = now;
+        if boot.is_zero() || now.1.is_zero() {
+            return;
+        }
+        let Ok(real) = chrono::Duration::from_std(now.1.saturating_sub(boot)) else { return };
+        let jump = (now.0 - wall) - real;
+        if jump.abs() < CLOCK_JUMP {
+            return;
+        }
+        warn!(seconds = jump.num_milliseconds() as f64 / 1000.0, "the wall clock jumped; moving deadlines with it");
+        self.engine.shift_clock(jump);
+        self.alerting.book.shift_clock(jump);
+        self.last_jump = Some((jump, now.1));
+        self.dirty = true;
+        self.file_dirty = true;
+    }
+
+    /// An event stamped on the old clock but folded just after a jump (a ping in flight while
+    /// the clock stepped) is put on the new clock as the stored instants were: on the old
+    /// clock it lies about the jump's length away from now, which a fresh event cannot.
+    fn on_current_clock<'e>(&self, event: &'e crate::events::Event) -> std::borrow::Cow<'e, crate::events::Event> {
+        use std::borrow::Cow;
+        let Some((jump, seen)) = self.last_jump else { return Cow::Borrowed(event) };
+        if boot_clock().saturating_sub(seen) > JUMP_IN_FLIGHT {
+            return Cow::Borrowed(event);
+        }
+        let now = Utc::now();
+        let half = jump.abs() / 2;
+        let stale_stamp =
+            if jump < chrono::Duration::zero() { event.timestamp > now + half } else { event.timestamp < now - half };
+        if !stale_stamp {
+            return Cow::Borrowed(event);
+        }
+        let mut moved = event.clone();
+        moved.timestamp += jump;
+        Cow::Owned(moved)
+    }
+
     fn next_timer(&self) -> Option<Instant> {
         let now_wall = Utc::now();
         let now = Instant::now();
@@ -437,7 +502,7 @@ impl Reconciler {
             .alerting
             .next_wakeup(self.engine.config())
             .map(|at| now + (at - now_wall).to_std().unwrap_or(Duration::ZERO));
-        [wake, probe, publish, write, alert, self.retry_store_at].into_iter().flatten().min()
+        [wake, probe, publish, write, alert, self.retry_store_at, self.alerting.retry_at].into_iter().flatten().min()
     }
 
     /// Folds an event of the broadcast, first reading from the log any events before it that
@@ -460,6 +525,7 @@ impl Reconciler {
     }
 
     fn fold_one(&mut self, event: &crate::events::Event, outgoing: &mut Vec<NewEvent>) {
+        let event = &*self.on_current_clock(event);
         self.shared.metrics.events_total.with_label_values(&[&event.kind]).inc();
         if event.kind == "heartbeat.received" {
             self.shared.metrics.heartbeats_total.with_label_values(&[&event.status]).inc();
@@ -749,6 +815,24 @@ impl Reconciler {
         if let Some(overall) = live.summary.overall_health {
             m.set_overall(overall);
         }
+    }
+}
+
+/// A difference between the wall clock and the boot clock this large is a jump, not drift.
+const CLOCK_JUMP: chrono::Duration = chrono::Duration::seconds(2);
+
+/// How long after a jump events stamped on the old clock may still arrive.
+const JUMP_IN_FLIGHT: Duration = Duration::from_secs(10);
+
+/// Time since boot, suspend included (CLOCK_BOOTTIME): real time, whatever the wall clock does.
+fn boot_clock() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime(2) only writes the struct it is given.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } == 0;
+    if ok {
+        Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
+    } else {
+        Duration::ZERO
     }
 }
 

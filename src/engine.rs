@@ -493,6 +493,14 @@ impl Engine {
     }
 
     /// The earliest wakeup of any entity.
+    /// Puts every stored instant (entity states and their wakeups) on a wall clock that jumped
+    /// by `by`; see [`EntityState::shift_clock`].
+    pub fn shift_clock(&mut self, by: chrono::Duration) {
+        self.states.values_mut().for_each(|state| state.shift_clock(by));
+        self.wakeups.values_mut().for_each(|at| *at += by);
+        self.timeline = self.wakeups.iter().map(|(key, at)| (*at, key.clone())).collect();
+    }
+
     pub fn next_wakeup(&self) -> Option<DateTime<Utc>> {
         self.timeline.first().map(|(at, _)| *at)
     }

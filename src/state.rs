@@ -279,6 +279,38 @@ pub struct EntityState {
     pub details: serde_json::Map<String, serde_json::Value>,
 }
 
+impl EntityState {
+    /// Moves every instant the state holds by `by`: after the wall clock jumped, what was
+    /// recorded on the old clock is put on the new one, so each deadline stays as far away in
+    /// real time as it was.
+    pub fn shift_clock(&mut self, by: chrono::Duration) {
+        for at in [
+            &mut self.since,
+            &mut self.last_checked,
+            &mut self.last_signal,
+            &mut self.first_seen,
+            &mut self.last_success,
+            &mut self.last_run,
+            &mut self.running_since,
+            &mut self.expected_at,
+            &mut self.deadline,
+        ] {
+            if let Some(t) = at.as_mut() {
+                *t += by;
+            }
+        }
+        for observation in [&mut self.evidence, &mut self.last].into_iter().flatten() {
+            observation.at += by;
+        }
+        if let Some(t) = self.ledger.as_mut().and_then(|l| l.next_expected.as_mut()) {
+            *t += by;
+        }
+        if let Some(t) = self.heartbeat.as_mut().and_then(|h| h.last_beat.as_mut()) {
+            *t += by;
+        }
+    }
+}
+
 /// A task of the work tracker (SPEC section 8).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -650,6 +650,12 @@ async fn a_full_disk_refuses_pings_with_503_keeps_the_log_whole_and_recovers() {
         is_event(e, "health.changed", "routine", "late") && e["data"]["to"] == "stale"
     })
     .await;
+    // The page the outbox could not take while the disk was full is queued and delivered now,
+    // not only at the receiver's next repeat hours later.
+    wait_for_event(&workspace, EVENTUALLY, "late's alert delivered once space returned", |e| {
+        e["type"] == "alert.delivered" && e["entity_id"] == "late"
+    })
+    .await;
     let events = workspace.events(Tail::Strict);
     assert_seq_strictly_increasing(&events);
     let rids: BTreeSet<&str> = events.iter().filter_map(|e| e["data"]["rid"].as_str()).collect();
@@ -1183,12 +1189,11 @@ async fn watch_stale(daemon: &Daemon, ids: &[&str], until: Instant) -> Vec<(Stri
     seen
 }
 
-/// Fails today: the engine judges deadlines by wall-clock instants stored before the jump, so
-/// a jump forward turns every routine `stale` at once (and pages), and a jump back postpones
-/// every deadline by the jump. See docs/RELIABILITY.md, "Fault tests", (e): the fix translates
-/// the engine's and the alert book's stored instants by a jump the reconciler detects.
+/// Without the reconciler's jump detection, a jump forward turned every routine `stale` at
+/// once (and paged), and a jump back postponed every deadline by the jump; the reconciler now
+/// moves the engine's and the alert book's stored instants by a jump it sees against the boot
+/// clock (docs/RELIABILITY.md, "Fault tests", (e)).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known defect: wall-clock jumps (issue 14 e); fix in engine.rs and alert/ pending"]
 async fn the_wall_clock_jumping_forward_and_back_raises_no_false_stale_and_misses_no_deadline() {
     let workspace = Workspace::new();
     let offset_file = workspace.path().join("clock-offset");

@@ -32,6 +32,20 @@ pub struct AlertBook {
     pub alerts: BTreeMap<String, ActiveAlert>,
 }
 
+impl AlertBook {
+    /// Puts the book's instants on a wall clock that jumped by `by`, so `for` and
+    /// `repeat_interval` keep counting real time.
+    pub fn shift_clock(&mut self, by: chrono::Duration) {
+        for alert in self.alerts.values_mut() {
+            alert.active_since += by;
+            if let Some(t) = alert.firing_since.as_mut() {
+                *t += by;
+            }
+            alert.notified.values_mut().for_each(|(at, _)| *at += by);
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActiveAlert {
     pub rule: String,
