@@ -510,26 +510,6 @@ struct Alertmanager {
     dir: tempfile::TempDir,
 }
 
-/// Where the Debian package `prometheus-alertmanager` puts it (or the first on `PATH`).
-fn alertmanager_binary() -> PathBuf {
-    let debian = PathBuf::from("/usr/bin/prometheus-alertmanager");
-    if debian.is_file() {
-        return debian;
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .flat_map(|dir| [dir.join("prometheus-alertmanager"), dir.join("alertmanager")])
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!("no Alertmanager binary: install the Debian package prometheus-alertmanager")
-        })
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
-}
-
 impl Alertmanager {
     /// Starts it and waits for `/-/ready`; panics (failing the test) when it cannot. A port
     /// taken between choosing and binding it is retried with another.

@@ -35,38 +35,6 @@ fn mismatch<'a>(state: &'a Value, entity: &str, field: &str) -> Option<&'a Value
     state["mismatches"].as_array()?.iter().find(|m| m["entity"] == entity && m["field"] == field)
 }
 
-/// Every file under `dir` with its contents, to show nothing was written.
-fn contents(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("dir").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push((path.clone(), std::fs::read(&path).expect("read")));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-async fn post_json(daemon: &Daemon, path: &str, body: Value) -> (u16, Value) {
-    let answer = daemon
-        .client
-        .post(daemon.url(path))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("request");
-    let status = answer.status().as_u16();
-    let text = answer.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}")))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repositories_and_branches_are_seen_and_missing_ones_are_mismatches() {
     let repos = tempfile::tempdir().expect("tempdir");
@@ -77,7 +45,7 @@ async fn repositories_and_branches_are_seen_and_missing_ones_are_mismatches() {
     git(&repo, &["add", "README"]);
     git(&repo, &["commit", "-q", "-m", "first"]);
     std::fs::write(repo.join("README"), "app, edited\n").expect("write");
-    let before = contents(&repo);
+    let before = file_contents(&repo);
 
     let workspace = Workspace::new();
     let app = repo.display().to_string();
@@ -117,11 +85,11 @@ async fn repositories_and_branches_are_seen_and_missing_ones_are_mismatches() {
     assert!(mismatch(&state, "project/app", "branch").is_none(), "{:#}", state["mismatches"]);
 
     // A task triaged into the project takes its repository and branch, and so its mismatch.
-    let (status, item) = post_json(&daemon, "/api/v1/inbox", serde_json::json!({"text": "Cut the release"})).await;
+    let (status, item, _) = daemon.post_json("/api/v1/inbox", serde_json::json!({"text": "Cut the release"})).await;
     assert_eq!(status, 201, "{item}");
     let id = item["id"].as_str().expect("id").to_string();
     let triage = serde_json::json!({"classification": "task", "priority": "high", "domain": "backend", "project": "release"});
-    let (status, triaged) = post_json(&daemon, &format!("/api/v1/tasks/{id}/triage"), triage).await;
+    let (status, triaged, _) = daemon.post_json(&format!("/api/v1/tasks/{id}/triage"), triage).await;
     assert_eq!(status, 200, "{triaged}");
     let entity = format!("task/{id}");
     wait_for(EVENTUALLY, "the task's branch mismatch", async || {
@@ -137,8 +105,8 @@ async fn repositories_and_branches_are_seen_and_missing_ones_are_mismatches() {
             .then_some(())
     })
     .await;
-    let after: Vec<_> = contents(&repo).into_iter().filter(|(p, _)| !p.to_string_lossy().contains("release-2")).collect();
-    let before: Vec<_> = before.into_iter().filter(|(p, _)| !p.to_string_lossy().contains("release-2")).collect();
+    let after: Vec<_> = file_contents(&repo).into_iter().filter(|(p, _)| !p.contains("release-2")).collect();
+    let before: Vec<_> = before.into_iter().filter(|(p, _)| !p.contains("release-2")).collect();
     assert_eq!(after.len(), before.len(), "the collector created no file in the repository");
     assert!(after == before, "the collector changed no file in the repository");
 }

@@ -18,7 +18,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -53,26 +52,6 @@ const NODES: [&str; 2] = ["am-a", "am-b"];
 
 // ---------------------------------------------------------------------------------------------
 // The Alertmanager cluster
-
-/// Where the Debian package `prometheus-alertmanager` puts it (or the first on `PATH`).
-fn alertmanager_binary() -> PathBuf {
-    let debian = PathBuf::from("/usr/bin/prometheus-alertmanager");
-    if debian.is_file() {
-        return debian;
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .flat_map(|dir| [dir.join("prometheus-alertmanager"), dir.join("alertmanager")])
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!("no Alertmanager binary: install the Debian package prometheus-alertmanager")
-        })
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
-}
 
 /// The configuration of node `name`: everything to the recording webhook at `/{name}` (the
 /// path says which node sent a notification), grouped per alert and entity.

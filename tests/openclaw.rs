@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,23 +25,6 @@ fn now_ms() -> i64 {
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(path, text).expect("write");
-}
-
-/// Every file of the home with its bytes.
-fn contents(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.insert(path.display().to_string(), std::fs::read(&path).expect("read"));
-            }
-        }
-    }
-    out
 }
 
 fn job(id: &str, schedule: Value, state: Value) -> Value {
@@ -142,7 +124,7 @@ async fn the_collector_turns_runs_drift_and_usage_into_health() {
     // The gateway goes quiet: the routine's next run never comes.
     running.store(false, Ordering::SeqCst);
     gateway.join().expect("gateway thread");
-    let before = contents(&root);
+    let before = file_contents(&root);
     // First overdue (stale), then two missed runs in a row on the job's ledger (failed).
     let failed = daemon.wait_health("routine", "backup", "failed", EVENTUALLY).await;
     assert_eq!(failed["reason"], "MissedRuns", "{failed:#}");
@@ -164,7 +146,7 @@ async fn the_collector_turns_runs_drift_and_usage_into_health() {
     let usage = events.iter().filter(|e| e["type"] == "usage.recorded" && e["source"] == "openclaw").count();
     assert_eq!(usage, 2, "each assistant message once");
     drop(daemon);
-    assert_eq!(before, contents(&root), "nothing in the OpenClaw home was written");
+    assert_eq!(before, file_contents(&root), "nothing in the OpenClaw home was written");
 
     // A restart does not record again what was recorded.
     let daemon = Daemon::start(&workspace).await;

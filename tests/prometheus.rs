@@ -10,11 +10,11 @@ mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
-use support::{Daemon, Workspace, http_client, wait_for};
+use support::{Daemon, Prometheus, Workspace, http_client, prometheus_tool, wait_for};
 
 /// How long anything here may take before it counts as a failure.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -34,115 +34,8 @@ fn workspace() -> Workspace {
     workspace
 }
 
-/// The path of a Prometheus binary; a test failure when it is not installed.
-fn tool(name: &str) -> PathBuf {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .chain([PathBuf::from("/usr/bin")])
-        .map(|dir| dir.join(name))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "{name} is not installed: install the Debian package prometheus (bash scripts/test.sh does)"
-            )
-        })
-}
-
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/prometheus")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
-}
-
-/// A Prometheus server on a free loopback port with its own storage; killed when dropped.
-struct Prometheus {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Prometheus {
-    async fn start(dir: &Path, target: std::net::SocketAddr) -> Prometheus {
-        let config = dir.join("prometheus.yml");
-        let rules = examples().join("alerts.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-                 rule_files:\n  - {}\n\
-                 scrape_configs:\n  - job_name: mission-control\n    static_configs:\n      - targets: [\"{target}\"]\n",
-                rules.display()
-            ),
-        )
-        .expect("config");
-        let address = format!("127.0.0.1:{}", free_port());
-        let log = dir.join("prometheus.log");
-        let child = Command::new(tool("prometheus"))
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
-            .arg(format!("--web.listen-address={address}"))
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).expect("log"))
-            .stderr(std::fs::File::create(dir.join("prometheus.err")).expect("log"))
-            .spawn()
-            .expect("prometheus starts");
-        let mut prometheus = Prometheus { child, base: format!("http://{address}"), log };
-        prometheus.wait_ready().await;
-        prometheus
-    }
-
-    fn logs(&self) -> String {
-        let err = self.log.with_file_name("prometheus.err");
-        format!(
-            "{}{}",
-            std::fs::read_to_string(&self.log).unwrap_or_default(),
-            std::fs::read_to_string(err).unwrap_or_default()
-        )
-    }
-
-    async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + DEADLINE;
-        let client = http_client();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("prometheus exited ({status}):\n{}", self.logs());
-            }
-            let ready = client.get(format!("{}/-/ready", self.base)).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "prometheus never became ready:\n{}", self.logs());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// The instant vector of `query`, as `(labels, value)` pairs.
-    async fn query(&self, query: &str) -> Vec<(Value, String)> {
-        let response = http_client()
-            .get(format!("{}/api/v1/query", self.base))
-            .query(&[("query", query)])
-            .send()
-            .await
-            .expect("query");
-        let body: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
-        assert_eq!(body["status"], "success", "{query}: {body}");
-        body["data"]["result"]
-            .as_array()
-            .expect("vector")
-            .iter()
-            .map(|r| (r["metric"].clone(), r["value"][1].as_str().expect("value").to_string()))
-            .collect()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test]
@@ -152,7 +45,7 @@ async fn prometheus_scrapes_entity_health() {
     assert_eq!(daemon.get("/ping/pinged").await.status, 200);
 
     let storage = tempfile::tempdir().expect("tempdir");
-    let prometheus = Prometheus::start(storage.path(), daemon.addr).await;
+    let prometheus = Prometheus::start(storage.path(), &[daemon.addr], &[examples().join("alerts.yml")]).await;
     let value_of = |result: &[(Value, String)], id: &str| {
         result.iter().find(|(labels, _)| labels["entity_id"] == id).map(|(_, value)| value.clone())
     };
@@ -225,7 +118,7 @@ async fn promtool_finds_nothing_in_the_metrics() {
         .then_some(text)
     })
     .await;
-    let mut promtool = Command::new(tool("promtool"))
+    let mut promtool = Command::new(prometheus_tool("promtool"))
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -243,7 +136,7 @@ async fn promtool_finds_nothing_in_the_metrics() {
 
 fn promtool(args: &[&str]) {
     let out =
-        Command::new(tool("promtool")).args(args).current_dir(examples()).output().expect("promtool starts");
+        Command::new(prometheus_tool("promtool")).args(args).current_dir(examples()).output().expect("promtool starts");
     assert!(
         out.status.success(),
         "promtool {args:?}:\n{}{}",

@@ -7,10 +7,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use support::*;
@@ -112,7 +109,7 @@ async fn one_prometheus_scraping_both_hosts_sees_each_entity_from_exactly_one() 
     }
     let (first, second) = (Daemon::start(&one).await, Daemon::start(&two).await);
     let storage = tempfile::tempdir().expect("tempdir");
-    let prometheus = Prometheus::start(storage.path(), &[first.addr, second.addr]).await;
+    let prometheus = Prometheus::start(storage.path(), &[first.addr, second.addr], &[]).await;
     let instance_of_host = BTreeMap::from([
         ("one".to_owned(), first.addr.to_string()),
         ("two".to_owned(), second.addr.to_string()),
@@ -184,108 +181,3 @@ async fn one_prometheus_scraping_both_hosts_sees_each_entity_from_exactly_one() 
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// A real Prometheus (a copy of the minimum of tests/prometheus.rs, to be shared in support)
-
-/// The path of a Prometheus binary; a test failure when it is not installed.
-fn tool(name: &str) -> PathBuf {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .chain([PathBuf::from("/usr/bin")])
-        .map(|dir| dir.join(name))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "{name} is not installed: install the Debian package prometheus (bash scripts/test.sh does)"
-            )
-        })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
-}
-
-/// A Prometheus server on a free loopback port with its own storage, scraping `targets` every
-/// second as job `mission-control`; killed when dropped.
-struct Prometheus {
-    child: Child,
-    base: String,
-    dir: PathBuf,
-}
-
-impl Prometheus {
-    async fn start(dir: &Path, targets: &[SocketAddr]) -> Prometheus {
-        let config = dir.join("prometheus.yml");
-        let targets = targets.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
-                 scrape_configs:\n  - job_name: mission-control\n    static_configs:\n      - targets: [{targets}]\n"
-            ),
-        )
-        .expect("config");
-        let address = format!("127.0.0.1:{}", free_port());
-        let child = Command::new(tool("prometheus"))
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
-            .arg(format!("--web.listen-address={address}"))
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(dir.join("prometheus.log")).expect("log"))
-            .stderr(std::fs::File::create(dir.join("prometheus.err")).expect("log"))
-            .spawn()
-            .expect("prometheus starts");
-        let mut prometheus = Prometheus { child, base: format!("http://{address}"), dir: dir.to_owned() };
-        prometheus.wait_ready().await;
-        prometheus
-    }
-
-    fn logs(&self) -> String {
-        ["prometheus.log", "prometheus.err"]
-            .iter()
-            .map(|name| std::fs::read_to_string(self.dir.join(name)).unwrap_or_default())
-            .collect()
-    }
-
-    async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + SCRAPED;
-        let client = http_client();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("prometheus exited ({status}):\n{}", self.logs());
-            }
-            let ready = client.get(format!("{}/-/ready", self.base)).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "prometheus never became ready:\n{}", self.logs());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// The instant vector of `query`, as `(labels, value)` pairs.
-    async fn query(&self, query: &str) -> Vec<(Value, String)> {
-        let response = http_client()
-            .get(format!("{}/api/v1/query", self.base))
-            .query(&[("query", query)])
-            .send()
-            .await
-            .expect("query");
-        let body: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
-        assert_eq!(body["status"], "success", "{query}: {body}");
-        body["data"]["result"]
-            .as_array()
-            .expect("vector")
-            .iter()
-            .map(|r| (r["metric"].clone(), r["value"][1].as_str().expect("value").to_string()))
-            .collect()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}

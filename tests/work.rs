@@ -221,18 +221,7 @@ fn a_split_makes_child_tasks_that_inherit_the_triage() {
 }
 
 async fn post(daemon: &Daemon, path: &str, body: Value) -> (u16, Value, Option<u64>) {
-    let answer = daemon
-        .client
-        .post(daemon.url(path))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("request");
-    let status = answer.status().as_u16();
-    let seq = answer.headers().get("x-event-seq").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let text = answer.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}")), seq)
+    daemon.post_json(path, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1010,3 +1010,160 @@ pub fn now() -> DateTime<Utc> {
 pub fn secs_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
     (a - b).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6
 }
+
+// ---------------------------------------------------------------------------------------------
+// Peers the tests run for real: Prometheus and Alertmanager from Debian's packages
+
+/// A free loopback port (a race with other binders is retried by the callers that care).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+}
+
+/// The path of a binary of the Debian package `prometheus`; a test failure when it is missing.
+pub fn prometheus_tool(name: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!("{name} is not installed: install the Debian package prometheus (bash scripts/test.sh does)")
+        })
+}
+
+/// Where the Debian package `prometheus-alertmanager` puts it (or the first on `PATH`).
+pub fn alertmanager_binary() -> PathBuf {
+    let debian = PathBuf::from("/usr/bin/prometheus-alertmanager");
+    if debian.is_file() {
+        return debian;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .flat_map(|dir| [dir.join("prometheus-alertmanager"), dir.join("alertmanager")])
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("no Alertmanager binary: install the Debian package prometheus-alertmanager"))
+}
+
+/// A Prometheus server on a free loopback port with its own storage, scraping `targets` every
+/// second as job `mission-control` and evaluating `rule_files`; killed when dropped.
+pub struct Prometheus {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    dir: PathBuf,
+}
+
+impl Prometheus {
+    pub async fn start(dir: &Path, targets: &[SocketAddr], rule_files: &[PathBuf]) -> Prometheus {
+        let config = dir.join("prometheus.yml");
+        let targets = targets.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
+        let rules: String = rule_files.iter().map(|r| format!("  - {}\n", r.display())).collect();
+        let rules = if rules.is_empty() { String::new() } else { format!("rule_files:\n{rules}") };
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n{rules}\
+                 scrape_configs:\n  - job_name: mission-control\n    static_configs:\n      - targets: [{targets}]\n"
+            ),
+        )
+        .expect("config");
+        let address = format!("127.0.0.1:{}", free_port());
+        let child = Command::new(prometheus_tool("prometheus"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address={address}"))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.join("prometheus.log")).expect("log"))
+            .stderr(std::fs::File::create(dir.join("prometheus.err")).expect("log"))
+            .spawn()
+            .expect("prometheus starts");
+        let mut prometheus = Prometheus { child, base: format!("http://{address}"), dir: dir.to_owned() };
+        prometheus.wait_ready().await;
+        prometheus
+    }
+
+    pub fn logs(&self) -> String {
+        ["prometheus.log", "prometheus.err"]
+            .iter()
+            .map(|name| std::fs::read_to_string(self.dir.join(name)).unwrap_or_default())
+            .collect()
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let client = http_client();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("prometheus exited ({status}):\n{}", self.logs());
+            }
+            let ready = client.get(format!("{}/-/ready", self.base)).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "prometheus never became ready:\n{}", self.logs());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The instant vector of `query`, as `(labels, value)` pairs.
+    pub async fn query(&self, query: &str) -> Vec<(Value, String)> {
+        let response = http_client()
+            .get(format!("{}/api/v1/query", self.base))
+            .query(&[("query", query)])
+            .send()
+            .await
+            .expect("query");
+        let body: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
+        assert_eq!(body["status"], "success", "{query}: {body}");
+        body["data"]["result"]
+            .as_array()
+            .expect("vector")
+            .iter()
+            .map(|r| (r["metric"].clone(), r["value"][1].as_str().expect("value").to_string()))
+            .collect()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every file below `root` with its bytes, by path: what a read-only collector must leave as
+/// it found it.
+pub fn file_contents(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.insert(path.display().to_string(), std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+impl Daemon {
+    /// POSTs a JSON body; the status, the JSON answer and its `X-Event-Seq`.
+    pub async fn post_json(&self, path: &str, body: Value) -> (u16, Value, Option<u64>) {
+        let answer = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request");
+        let status = answer.status().as_u16();
+        let seq = answer.headers().get("x-event-seq").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        let text = answer.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}")), seq)
+    }
+}
