@@ -10,11 +10,17 @@
 //! says so: the caller skips what it has already seen by its own watermark, so nothing is
 //! counted twice and nothing appended meanwhile is lost. The file is only ever opened for
 //! reading.
+//!
+//! Files that are rewritten whole rather than appended to (`openclaw.json`, the JSON cron store,
+//! `sessions.json`, the SQLite databases) are instead recognised by their [`Stamp`]: what one
+//! `stat` says about them. While the stamp stays the same, what was parsed from the file the
+//! last time still holds, so an unchanged home costs a `stat` per file and no reading.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 /// Where reading one file stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -23,6 +29,63 @@ pub struct Cursor {
     pub ino: u64,
     /// Bytes of complete lines consumed.
     pub offset: u64,
+}
+
+/// What a file looked like: which file it is, its size, and when it was last written or had
+/// its inode changed (`ctime` moves with every write and cannot be set back by a writer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    file: (u64, u64, u64, (i64, i64), (i64, i64)),
+    /// Whether, when the stamp was taken, the file had been left alone long enough for the
+    /// stamp to vouch for its content (see [`SETTLED_AFTER`]).
+    settled: bool,
+}
+
+/// How long after its last change a file's stamp is trusted to show the next change.
+/// Timestamps come from a coarse clock: two writes a few milliseconds apart that leave the
+/// same size can leave the same stamp, so a file changed this recently is read again.
+const SETTLED_AFTER: Duration = Duration::from_secs(2);
+
+impl Stamp {
+    /// Whether what was read of a file stamped `self` (taken before reading it) still holds
+    /// for a file stamped `now`. A stamp taken moments after a write vouches for nothing: a
+    /// second write in the same clock tick could leave it as it was, so such a file is read
+    /// again, once, with a stamp that then has settled.
+    pub fn unchanged(&self, now: &Stamp) -> bool {
+        self.settled && self.file == now.file
+    }
+}
+
+#[cfg(test)]
+impl Stamp {
+    /// The same stamp as if the file had been written long ago.
+    pub fn settled(self) -> Stamp {
+        Stamp { settled: true, ..self }
+    }
+}
+
+/// The stamp of the file at `path`: one `stat`; `Ok(None)` when there is no file.
+pub fn stamp(path: &Path) -> io::Result<Option<Stamp>> {
+    let m = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // The file system's clock, not the scan's `now`: this is about when the bytes changed.
+    let changed = SystemTime::UNIX_EPOCH + Duration::new(m.ctime().max(0) as u64, m.ctime_nsec() as u32);
+    let settled = SystemTime::now().duration_since(changed).is_ok_and(|age| age >= SETTLED_AFTER);
+    Ok(Some(Stamp {
+        file: (m.dev(), m.ino(), m.len(), (m.mtime(), m.mtime_nsec()), (m.ctime(), m.ctime_nsec())),
+        settled,
+    }))
+}
+
+impl Cursor {
+    /// Whether a file whose `stat` says `meta` is the one read, with nothing after what was
+    /// read: what [`follow`] would find without reading.
+    pub fn matches(&self, meta: &std::fs::Metadata) -> bool {
+        meta.dev() == self.dev && meta.ino() == self.ino && meta.len() == self.offset
+    }
 }
 
 /// How a read went.
@@ -42,9 +105,7 @@ pub enum Read {
 pub fn follow(path: &Path, cursor: &mut Cursor, mut line: impl FnMut(&str, bool)) -> io::Result<Read> {
     // The common case, a file unchanged since the last tick, costs one stat.
     match std::fs::metadata(path) {
-        Ok(m) if m.dev() == cursor.dev && m.ino() == cursor.ino && m.len() == cursor.offset => {
-            return Ok(Read::Unchanged);
-        }
+        Ok(m) if cursor.matches(&m) => return Ok(Read::Unchanged),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Read::Unchanged),
         _ => {}
     }
@@ -72,7 +133,12 @@ pub fn follow(path: &Path, cursor: &mut Cursor, mut line: impl FnMut(&str, bool)
             break;
         }
         offset += n as u64;
-        let text = String::from_utf8_lossy(&buf[..buf.len() - 1]);
+        let bytes = &buf[..buf.len() - 1];
+        // Checking is much faster than converting; a line that is not UTF-8 is rare.
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(bytes),
+        };
         let text = text.trim_end_matches('\r');
         if !text.trim().is_empty() {
             line(text, restarted);
@@ -118,5 +184,20 @@ mod tests {
         // Shrunk in place.
         std::fs::write(&path, "x\n").expect("truncate");
         assert_eq!(lines(&path, &mut cursor), (Read::Restarted, vec!["x".into()]));
+    }
+
+    #[test]
+    fn a_stamp_changes_with_the_file_and_is_trusted_once_settled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("jobs.json");
+        assert_eq!(stamp(&path).expect("stat"), None);
+        std::fs::write(&path, "{}").expect("write");
+        let first = stamp(&path).expect("stat").expect("a file");
+        // Just written: the same stamp does not vouch for the same content yet.
+        assert!(!first.unchanged(&first));
+        assert!(first.settled().unchanged(&first));
+        std::fs::write(&path, "{\"a\":1}").expect("rewrite");
+        let second = stamp(&path).expect("stat").expect("a file");
+        assert!(!first.settled().unchanged(&second));
     }
 }

@@ -171,19 +171,56 @@ pub fn ledger(
         Some(created) if created > since => created,
         _ => since,
     };
-    let mut starts: Vec<(DateTime<Utc>, Option<RunStatus>)> = runs
-        .iter()
-        .filter(|r| r.job_id == job.id)
-        .filter_map(|r| Some((instant_ms(r.started_at_ms())?, r.status)))
-        .collect();
-    // The job's own record of its last run stands in for a run line the ledger lacks.
-    if let Some(last) = job.state.last_run_at_ms.and_then(instant_ms)
-        && !starts.iter().any(|(t, _)| (*t - last).abs() <= TimeDelta::seconds(1))
-        && job.state.running_at_ms.and_then(instant_ms) != Some(last)
-    {
-        starts.push((last, job.state.last_run_status));
+    // The starts the slots can use. A slot owns no run that started before its early window,
+    // and the first slot comes after `since`: an older start matters only as the last one
+    // before the window (an `every` chain continues from it), or as the job's own record of
+    // its last run. The daemon lays every routine's ledger at each tick over a history of up
+    // to 2,000 runs a job, so runs are sifted by time (kept in the run) before their job id
+    // (a string elsewhere in memory) is compared, newest first, and only the starts kept
+    // become instants.
+    let representable = |ms: &i64| {
+        (DateTime::<Utc>::MIN_UTC.timestamp_millis()..=DateTime::<Utc>::MAX_UTC.timestamp_millis())
+            .contains(ms)
+    };
+    let keep_from = since.timestamp_millis() - (MAX_EARLY_SPAN + EARLY_TOLERANCE).num_milliseconds() - 1_000;
+    let last = job.state.last_run_at_ms.filter(representable);
+    let mut starts: Vec<(i64, Option<RunStatus>)> = Vec::new();
+    let mut older: Option<i64> = None;
+    let mut near_last = false;
+    for r in runs.iter().rev() {
+        let t = r.started_at_ms();
+        let near = last.is_some_and(|l| (t - l).abs() <= 1_000);
+        let wanted = t >= keep_from || near || older.is_none_or(|o| t > o);
+        if !wanted || !representable(&t) || r.job_id != job.id {
+            continue;
+        }
+        near_last |= near;
+        if t >= keep_from {
+            starts.push((t, r.status));
+        } else if older.is_none_or(|o| t > o) {
+            older = Some(t);
+        }
     }
+    // The job's own record of its last run stands in for a run line the ledger lacks.
+    if let Some(last) = last
+        && !near_last
+        && job.state.running_at_ms != Some(last)
+    {
+        if last >= keep_from {
+            starts.push((last, job.state.last_run_status));
+        } else if older.is_none_or(|o| last > o) {
+            older = Some(last);
+        }
+    }
+    starts.reverse();
     starts.sort_by_key(|(t, _)| *t);
+    // Only the time of the older start counts (where the chain continues), not its status.
+    let starts: Vec<(DateTime<Utc>, Option<RunStatus>)> = older
+        .map(|t| (t, None))
+        .into_iter()
+        .chain(starts)
+        .filter_map(|(t, status)| Some((instant_ms(t)?, status)))
+        .collect();
     let running_since = job.state.running_at_ms.and_then(instant_ms);
 
     let plan = match Plan::of(job, default_tz) {
@@ -211,14 +248,11 @@ pub fn ledger(
         let owns_until = following
             .as_ref()
             .map_or(now + TimeDelta::seconds(1), |n| n.owns_from.min(now + TimeDelta::seconds(1)));
-        let mut mine = Vec::new();
-        while let Some(&(t, status)) = starts.get(next_run) {
-            if t >= owns_until {
-                break;
-            }
-            mine.push((t, status));
+        let first_of_mine = next_run;
+        while starts.get(next_run).is_some_and(|(t, _)| *t < owns_until) {
             next_run += 1;
         }
+        let mine = &starts[first_of_mine..next_run];
         if s.expected_at > now && mine.is_empty() {
             ledger.next_expected.get_or_insert(s.expected_at);
             ledger.next_deadline.get_or_insert(s.deadline(grace));

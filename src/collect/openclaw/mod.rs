@@ -24,7 +24,11 @@
 //! # Layout
 //! - `home`: [`Home`], the incremental scan and the cursors it keeps between ticks.
 //! - `store`: `cron/jobs.json` and `cron/jobs-state.json`, and the job shape shared by every layout.
-//! - `follow`: following an append-only file across truncation and replacement (new inode).
+//! - `changes`: which followed directories changed since the last tick (inotify), so that an
+//!   unchanged tick skips them.
+//! - `follow`: following an append-only file across truncation and replacement (new inode),
+//!   and the stamps that tell a file rewritten whole is unchanged.
+//! - `lenient`: JSON lines read field by field, without building a tree of each.
 //! - `runlog`: run-log lines (`cron/runs/<job>.jsonl`, and the same entry stored in SQLite).
 //! - `sessions`: `sessions.json` and transcript entries (assistant usage, heartbeat prompts).
 //! - `settings`: `openclaw.json` (JSON5): heartbeat cadence per agent.
@@ -32,11 +36,13 @@
 //! - [`ledger`], [`heartbeat`], [`drift`]: the pure judgements.
 //! - `sha256`: the hash OpenClaw derives a job's stagger offset from.
 
+mod changes;
 pub mod drift;
 mod follow;
 pub mod heartbeat;
 mod home;
 pub mod ledger;
+mod lenient;
 mod runlog;
 mod sessions;
 mod settings;

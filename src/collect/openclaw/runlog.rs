@@ -20,49 +20,166 @@
 //! id, `ended_at`, `status` in task terms, `detail_json` `{kind: "cron-run", status, runAtMs,
 //! durationMs, nextRunAtMs, model, provider, usage, ...}`) and dropped.
 
+use serde::de::MapAccess;
 use serde_json::{Map, Value};
 
-use super::store::{integer, text};
+use super::lenient::{Field, Fields, Object, parse_line, skip};
 use super::{Run, RunStatus, Tokens};
+
+/// The fields of a run-log entry that make a [`Run`], from a line or from a tree.
+#[derive(Debug, Default)]
+struct Entry<'a> {
+    action: Field<'a>,
+    job_id: Field<'a>,
+    ts: Field<'a>,
+    run_at_ms: Field<'a>,
+    status: Field<'a>,
+    error: Field<'a>,
+    summary: Field<'a>,
+    duration_ms: Field<'a>,
+    next_run_at_ms: Field<'a>,
+    model: Field<'a>,
+    provider: Field<'a>,
+    session_key: Field<'a>,
+    usage: Object<Usage<'a>>,
+}
+
+/// `usage` of a run-log entry (the provider's spelling).
+#[derive(Debug, Default)]
+struct Usage<'a> {
+    input: Field<'a>,
+    output: Field<'a>,
+    cache_read: Field<'a>,
+    cache_write: Field<'a>,
+    total: Field<'a>,
+}
+
+impl<'de> Fields<'de> for Entry<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        let slot = match key {
+            "action" => &mut self.action,
+            "jobId" => &mut self.job_id,
+            "ts" => &mut self.ts,
+            "runAtMs" => &mut self.run_at_ms,
+            "status" => &mut self.status,
+            "error" => &mut self.error,
+            "summary" => &mut self.summary,
+            "durationMs" => &mut self.duration_ms,
+            "nextRunAtMs" => &mut self.next_run_at_ms,
+            "model" => &mut self.model,
+            "provider" => &mut self.provider,
+            "sessionKey" => &mut self.session_key,
+            "usage" => {
+                self.usage = map.next_value()?;
+                return Ok(());
+            }
+            _ => return skip(map),
+        };
+        *slot = map.next_value()?;
+        Ok(())
+    }
+}
+
+impl<'de> Fields<'de> for Usage<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        let slot = match key {
+            "input_tokens" => &mut self.input,
+            "output_tokens" => &mut self.output,
+            "cache_read_tokens" => &mut self.cache_read,
+            "cache_write_tokens" => &mut self.cache_write,
+            "total_tokens" => &mut self.total,
+            _ => return skip(map),
+        };
+        *slot = map.next_value()?;
+        Ok(())
+    }
+}
+
+impl<'a> Entry<'a> {
+    fn of(o: &'a Map<String, Value>) -> Entry<'a> {
+        let f = |k: &str| Field::of(o.get(k));
+        Entry {
+            action: f("action"),
+            job_id: f("jobId"),
+            ts: f("ts"),
+            run_at_ms: f("runAtMs"),
+            status: f("status"),
+            error: f("error"),
+            summary: f("summary"),
+            duration_ms: f("durationMs"),
+            next_run_at_ms: f("nextRunAtMs"),
+            model: f("model"),
+            provider: f("provider"),
+            session_key: f("sessionKey"),
+            usage: match o.get("usage") {
+                None => Object::Absent,
+                Some(Value::Object(u)) => {
+                    let f = |k: &str| Field::of(u.get(k));
+                    Object::Is(Usage {
+                        input: f("input_tokens"),
+                        output: f("output_tokens"),
+                        cache_read: f("cache_read_tokens"),
+                        cache_write: f("cache_write_tokens"),
+                        total: f("total_tokens"),
+                    })
+                }
+                Some(_) => Object::Other,
+            },
+        }
+    }
+
+    fn run(&self, job_id: Option<&str>) -> Option<Run> {
+        if let Field::Str(action) = &self.action
+            && action != "finished"
+        {
+            return None;
+        }
+        let job_id = self.job_id.text().or_else(|| job_id.map(str::to_string))?;
+        Some(Run {
+            job_id,
+            finished_at_ms: self.ts.integer()?,
+            run_at_ms: self.run_at_ms.integer(),
+            status: self.status.str().and_then(RunStatus::parse),
+            error: self.error.text(),
+            summary: self.summary.text(),
+            duration_ms: self.duration_ms.integer(),
+            next_run_at_ms: self.next_run_at_ms.integer(),
+            model: self.model.text(),
+            provider: self.provider.text(),
+            usage: self.usage.get().map(Usage::tokens),
+            session_key: self.session_key.text(),
+        })
+    }
+}
+
+impl Usage<'_> {
+    fn tokens(&self) -> Tokens {
+        let count = |f: &Field| f.integer().map_or(0, |n| n.max(0) as u64);
+        let mut t = Tokens {
+            input: count(&self.input),
+            output: count(&self.output),
+            cache_read: count(&self.cache_read),
+            cache_write: count(&self.cache_write),
+            total: count(&self.total),
+        };
+        if t.total == 0 {
+            t.total = t.input + t.output + t.cache_read + t.cache_write;
+        }
+        t
+    }
+}
 
 /// A finished run from a run-log object; None when the object is not one (another action,
 /// no job id, no time). `job_id` fills in when the object itself has none (SQLite rows).
 pub fn run_from(o: &Map<String, Value>, job_id: Option<&str>) -> Option<Run> {
-    if let Some(action) = o.get("action").and_then(Value::as_str)
-        && action != "finished"
-    {
-        return None;
-    }
-    let job_id = text(o.get("jobId")).or_else(|| job_id.map(str::to_string))?;
-    Some(Run {
-        job_id,
-        finished_at_ms: integer(o.get("ts"))?,
-        run_at_ms: integer(o.get("runAtMs")),
-        status: text(o.get("status")).and_then(|s| RunStatus::parse(&s)),
-        error: text(o.get("error")),
-        summary: text(o.get("summary")),
-        duration_ms: integer(o.get("durationMs")),
-        next_run_at_ms: integer(o.get("nextRunAtMs")),
-        model: text(o.get("model")),
-        provider: text(o.get("provider")),
-        usage: o.get("usage").and_then(Value::as_object).map(run_tokens),
-        session_key: text(o.get("sessionKey")),
-    })
+    Entry::of(o).run(job_id)
 }
 
-fn run_tokens(u: &Map<String, Value>) -> Tokens {
-    let count = |k: &str| integer(u.get(k)).map_or(0, |n| n.max(0) as u64);
-    let mut t = Tokens {
-        input: count("input_tokens"),
-        output: count("output_tokens"),
-        cache_read: count("cache_read_tokens"),
-        cache_write: count("cache_write_tokens"),
-        total: count("total_tokens"),
-    };
-    if t.total == 0 {
-        t.total = t.input + t.output + t.cache_read + t.cache_write;
-    }
-    t
+/// A finished run from one line of `cron/runs/<job>.jsonl`, read without building a tree of
+/// it; `Ok(None)` when the line is an object but not a finished run, an error when it is not
+/// a JSON object.
+pub fn run_from_line(line: &str) -> Result<Option<Run>, serde_json::Error> {
+    parse_line::<Entry>(line).map(|e| e.run(None))
 }
 
 /// The runs of one job already handed out, so that a log read again from its start (after a
@@ -122,6 +239,21 @@ mod tests {
         assert!(run_from(&obj(r#"{"jobId":"j"}"#), None).is_none());
         let from_row = run_from(&obj(r#"{"ts":5,"status":"weird","durationMs":2}"#), Some("k")).expect("row");
         assert_eq!((from_row.job_id.as_str(), from_row.status, from_row.started_at_ms()), ("k", None, 3));
+    }
+
+    #[test]
+    fn a_line_reads_as_its_tree_does() {
+        for line in [
+            r#"{"ts":2000,"jobId":"j","action":"finished","status":"ok","runAtMs":1000,"durationMs":900,"model":"m","usage":{"input_tokens":10,"output_tokens":5},"unknown":[1,{"a":null}]}"#,
+            r#"{"ts":"2000.7","jobId":" j ","status":"failed","error":"rate \"limited\"","usage":"none","sessionKey":"agent:main:cron:j:run:r"}"#,
+            r#"{"ts":1,"jobId":"j","action":"started"}"#,
+            r#"{"ts":1,"jobId":"j","action":5,"ts":2}"#,
+            r#"{"ts":1}"#,
+            r#"{"jobId":"j","ts":true}"#,
+        ] {
+            assert_eq!(run_from_line(line).expect("an object"), run_from(&obj(line), None), "{line}");
+        }
+        assert!(run_from_line("[1]").is_err() && run_from_line("{").is_err());
     }
 
     #[test]

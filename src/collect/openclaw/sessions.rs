@@ -27,11 +27,17 @@
 //! `sqlite`): `session_nodes.entry_json` is the entry above and `transcript_events.event_json`
 //! one transcript line.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use chrono::{DateTime, Utc};
+use serde::Deserializer;
+use serde::de::{self, Deserialize, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::Tokens;
-use super::store::{integer, number, text};
+use super::lenient::{Field, Fields, Object, parse_line, skip};
+use super::store::{integer, text};
 
 /// One session of an agent's index.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,42 +95,325 @@ const HEARTBEAT_PROMPT_PREFIXES: [&str; 2] =
     ["Read HEARTBEAT.md if it exists", "Follow the heartbeat monitor scratch context"];
 const HEARTBEAT_MARKER: &str = "[OpenClaw heartbeat poll]";
 
-/// Reads one transcript entry. `custom_prompt` is the agent's configured heartbeat prompt.
+/// Reads one transcript entry (a `transcript_events` row). `custom_prompt` is the agent's
+/// configured heartbeat prompt.
 pub fn entry(v: &Value, custom_prompt: Option<&str>) -> Entry {
-    let message = v.get("message").and_then(Value::as_object);
-    let at = v
-        .get("timestamp")
-        .and_then(Value::as_str)
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .or_else(|| {
-            integer(message.and_then(|m| m.get("timestamp"))).and_then(DateTime::from_timestamp_millis)
-        });
-    let id = text(v.get("id"));
-    let kind = match (message, message.and_then(|m| m.get("role")).and_then(Value::as_str)) {
-        (Some(m), Some("assistant")) => EntryKind::Assistant {
-            provider: text(m.get("provider")).or_else(|| text(v.get("provider"))),
-            model: text(m.get("model")).or_else(|| text(v.get("model"))),
-            usage: m.get("usage").or_else(|| v.get("usage")).and_then(Value::as_object).and_then(usage),
-        },
-        (Some(m), Some("user")) if is_heartbeat_prompt(&content_text(m.get("content")), custom_prompt) => {
-            EntryKind::HeartbeatPrompt
-        }
-        _ => EntryKind::Other,
-    };
-    Entry { id, at, kind }
+    Line::of(v).entry(custom_prompt)
 }
 
-fn content_text(content: Option<&Value>) -> String {
-    match content {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
+/// Reads one line of a transcript file without building a tree of it (see `lenient`); an
+/// error when the line is not a JSON object.
+pub fn entry_from_line(line: &str, custom_prompt: Option<&str>) -> Result<Entry, serde_json::Error> {
+    match parse_line::<Line>(line) {
+        Ok(l) => Ok(l.entry(custom_prompt)),
+        // JSON that is not an object is an entry of no kind, as its tree would be.
+        Err(e) => match serde_json::from_str::<IgnoredAny>(line) {
+            Ok(_) => Ok(Line::default().entry(custom_prompt)),
+            Err(_) => Err(e),
+        },
+    }
+}
+
+/// The fields of a transcript entry the collector reads.
+#[derive(Debug, Default)]
+struct Line<'a> {
+    id: Field<'a>,
+    timestamp: Field<'a>,
+    message: Object<Message<'a>>,
+    provider: Field<'a>,
+    model: Field<'a>,
+    usage: Object<Usage<'a>>,
+}
+
+#[derive(Debug, Default)]
+struct Message<'a> {
+    role: Field<'a>,
+    /// The text parts, read only when the role may be `user` (a heartbeat prompt): a tool's
+    /// output or an answer is skipped unread when its role comes first, as OpenClaw writes it.
+    content: Vec<Cow<'a, str>>,
+    timestamp: Field<'a>,
+    provider: Field<'a>,
+    model: Field<'a>,
+    usage: Object<Usage<'a>>,
+}
+
+/// A `usage` object: each count in every spelling OpenClaw accepts, in the order it prefers
+/// them, with the OpenAI-style details and the cost.
+#[derive(Debug, Default)]
+struct Usage<'a> {
+    input: [Field<'a>; 5],
+    output: [Field<'a>; 5],
+    cache_read: [Field<'a>; 4],
+    cache_write: [Field<'a>; 3],
+    total: [Field<'a>; 3],
+    input_details: Object<Details<'a>>,
+    prompt_details: Object<Details<'a>>,
+    cost: Object<Details<'a>>,
+}
+
+/// `input_tokens_details` / `prompt_tokens_details` (`cached_tokens`), or `cost` (`total`).
+#[derive(Debug, Default)]
+struct Details<'a> {
+    cached_tokens: Field<'a>,
+    total: Field<'a>,
+}
+
+impl<'a> Usage<'a> {
+    /// Where the count spelt `key` goes.
+    fn count(&mut self, key: &str) -> Option<&mut Field<'a>> {
+        Some(match key {
+            "input" => &mut self.input[0],
+            "inputTokens" => &mut self.input[1],
+            "input_tokens" => &mut self.input[2],
+            "promptTokens" => &mut self.input[3],
+            "prompt_tokens" => &mut self.input[4],
+            "output" => &mut self.output[0],
+            "outputTokens" => &mut self.output[1],
+            "output_tokens" => &mut self.output[2],
+            "completionTokens" => &mut self.output[3],
+            "completion_tokens" => &mut self.output[4],
+            "cacheRead" => &mut self.cache_read[0],
+            "cache_read" => &mut self.cache_read[1],
+            "cache_read_input_tokens" => &mut self.cache_read[2],
+            "cached_tokens" => &mut self.cache_read[3],
+            "cacheWrite" => &mut self.cache_write[0],
+            "cache_write" => &mut self.cache_write[1],
+            "cache_creation_input_tokens" => &mut self.cache_write[2],
+            "total" => &mut self.total[0],
+            "totalTokens" => &mut self.total[1],
+            "total_tokens" => &mut self.total[2],
+            _ => return None,
+        })
+    }
+
+    /// The same fields from a tree.
+    fn of(u: &'a Map<String, Value>) -> Usage<'a> {
+        let details = |v: &'a Value| match v {
+            Value::Object(d) => Object::Is(Details {
+                cached_tokens: Field::of(d.get("cached_tokens")),
+                total: Field::of(d.get("total")),
+            }),
+            _ => Object::Other,
+        };
+        let mut usage = Usage::default();
+        for (key, v) in u {
+            match key.as_str() {
+                "input_tokens_details" => usage.input_details = details(v),
+                "prompt_tokens_details" => usage.prompt_details = details(v),
+                "cost" => usage.cost = details(v),
+                _ => {
+                    if let Some(count) = usage.count(key) {
+                        *count = Field::of(Some(v));
+                    }
+                }
+            }
+        }
+        usage
+    }
+}
+
+impl<'de> Fields<'de> for Usage<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "input_tokens_details" => self.input_details = map.next_value()?,
+            "prompt_tokens_details" => self.prompt_details = map.next_value()?,
+            "cost" => self.cost = map.next_value()?,
+            _ => match self.count(key) {
+                Some(count) => *count = map.next_value()?,
+                None => skip(map)?,
+            },
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Fields<'de> for Details<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "cached_tokens" => self.cached_tokens = map.next_value()?,
+            "total" => self.total = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+/// One element of a `content` list; only `{"type": "text", "text": ...}` counts.
+#[derive(Debug, Default)]
+struct Part<'a> {
+    kind: Field<'a>,
+    text: Field<'a>,
+}
+
+impl<'de> Fields<'de> for Line<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "id" => self.id = map.next_value()?,
+            "timestamp" => self.timestamp = map.next_value()?,
+            "message" => self.message = map.next_value()?,
+            "provider" => self.provider = map.next_value()?,
+            "model" => self.model = map.next_value()?,
+            "usage" => self.usage = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Fields<'de> for Message<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "role" => self.role = map.next_value()?,
+            "content" if matches!(&self.role, Field::Str(r) if r != "user") => skip(map)?,
+            "content" => self.content = map.next_value::<Content>()?.0,
+            "timestamp" => self.timestamp = map.next_value()?,
+            "provider" => self.provider = map.next_value()?,
+            "model" => self.model = map.next_value()?,
+            "usage" => self.usage = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Fields<'de> for Part<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "type" => self.kind = map.next_value()?,
+            "text" => self.text = map.next_value()?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl Part<'_> {
+    fn is_text(&self) -> bool {
+        matches!(&self.kind, Field::Str(k) if k == "text")
+    }
+}
+
+/// A message's `content`: its text, or its text parts; anything else is no text.
+struct Content<'a>(Vec<Cow<'a, str>>);
+
+impl<'de> Deserialize<'de> for Content<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Content<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content<'de>, A::Error> {
+                let mut texts = Vec::new();
+                while let Some(part) = seq.next_element::<Object<Part>>()? {
+                    if let Object::Is(part) = part
+                        && part.is_text()
+                        && let Field::Str(text) = part.text
+                    {
+                        texts.push(text);
+                    }
+                }
+                Ok(Content(texts))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Content<'de>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Content(Vec::new()))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Content<'de>, D::Error> {
+                d.deserialize_any(V)
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Content<'de>, E> {
+                Ok(Content(vec![Cow::Borrowed(s)]))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Content<'de>, E> {
+                Ok(Content(vec![Cow::Owned(s.to_string())]))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Content<'de>, E> {
+                Ok(Content(Vec::new()))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Content<'de>, E> {
+                Ok(Content(Vec::new()))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Content<'de>, E> {
+                Ok(Content(Vec::new()))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Content<'de>, E> {
+                Ok(Content(Vec::new()))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Content<'de>, E> {
+                Ok(Content(Vec::new()))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Content<'de>, E> {
+                Ok(Content(Vec::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'a> Line<'a> {
+    /// The same fields from a tree.
+    fn of(v: &'a Value) -> Line<'a> {
+        let tree = |u: Option<&'a Value>| match u {
+            None => Object::Absent,
+            Some(Value::Object(o)) => Object::Is(Usage::of(o)),
+            Some(_) => Object::Other,
+        };
+        let message = match v.get("message") {
+            None => Object::Absent,
+            Some(Value::Object(m)) => Object::Is(Message {
+                role: Field::of(m.get("role")),
+                content: match m.get("content") {
+                    Some(Value::String(s)) => vec![Cow::Borrowed(s.as_str())],
+                    Some(Value::Array(parts)) => parts
+                        .iter()
+                        .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+                        .filter_map(|p| p.get("text").and_then(Value::as_str))
+                        .map(Cow::Borrowed)
+                        .collect(),
+                    _ => Vec::new(),
+                },
+                timestamp: Field::of(m.get("timestamp")),
+                provider: Field::of(m.get("provider")),
+                model: Field::of(m.get("model")),
+                usage: tree(m.get("usage")),
+            }),
+            Some(_) => Object::Other,
+        };
+        Line {
+            id: Field::of(v.get("id")),
+            timestamp: Field::of(v.get("timestamp")),
+            message,
+            provider: Field::of(v.get("provider")),
+            model: Field::of(v.get("model")),
+            usage: tree(v.get("usage")),
+        }
+    }
+
+    fn entry(&self, custom_prompt: Option<&str>) -> Entry {
+        let message = self.message.get();
+        let at = match &self.timestamp {
+            Field::Str(t) => DateTime::parse_from_rfc3339(t).ok().map(|t| t.with_timezone(&Utc)),
+            _ => None,
+        }
+        .or_else(|| message.and_then(|m| m.timestamp.integer()).and_then(DateTime::from_timestamp_millis));
+        let role = message.and_then(|m| match &m.role {
+            Field::Str(r) => Some(r.as_ref()),
+            _ => None,
+        });
+        let kind = match (message, role) {
+            (Some(m), Some("assistant")) => EntryKind::Assistant {
+                provider: m.provider.text().or_else(|| self.provider.text()),
+                model: m.model.text().or_else(|| self.model.text()),
+                usage: if m.usage.is_absent() { &self.usage } else { &m.usage }.get().and_then(usage),
+            },
+            (Some(m), Some("user")) if is_heartbeat_prompt(&m.content.join("\n"), custom_prompt) => {
+                EntryKind::HeartbeatPrompt
+            }
+            _ => EntryKind::Other,
+        };
+        Entry { id: self.id.text(), at, kind }
     }
 }
 
@@ -138,24 +427,26 @@ fn is_heartbeat_prompt(text_: &str, custom_prompt: Option<&str>) -> bool {
 
 /// Token counts and cost of a `usage` object, in any of the spellings OpenClaw accepts; None
 /// when it reports nothing.
-fn usage(u: &Map<String, Value>) -> Option<(Tokens, Option<f64>)> {
-    let first = |keys: &[&str]| keys.iter().find_map(|k| number(u.get(*k)));
-    let nested = |outer: &str| number(u.get(outer).and_then(|d| d.get("cached_tokens")));
-    let cache_read = first(&["cacheRead", "cache_read", "cache_read_input_tokens", "cached_tokens"])
-        .or_else(|| nested("input_tokens_details"))
-        .or_else(|| nested("prompt_tokens_details"));
+fn usage(u: &Usage) -> Option<(Tokens, Option<f64>)> {
+    let first = |spellings: &[Field]| spellings.iter().find_map(Field::number);
+    fn cached<'b, 'a>(d: &'b Object<Details<'a>>) -> Option<&'b Details<'a>> {
+        d.get().filter(|d| !matches!(d.cached_tokens, Field::Absent))
+    }
+    let nested = |d: &Object<Details>| cached(d).and_then(|d| d.cached_tokens.number());
+    let cache_read =
+        first(&u.cache_read).or_else(|| nested(&u.input_details)).or_else(|| nested(&u.prompt_details));
     // OpenAI-style counts include the cached tokens in the prompt; the others do not.
-    let openai_style = u.contains_key("cached_tokens")
-        || u.get("input_tokens_details").is_some_and(|d| d.get("cached_tokens").is_some())
-        || u.get("prompt_tokens_details").is_some_and(|d| d.get("cached_tokens").is_some());
-    let raw_input = first(&["input", "inputTokens", "input_tokens", "promptTokens", "prompt_tokens"]);
+    let openai_style = !matches!(u.cache_read[3], Field::Absent)
+        || cached(&u.input_details).is_some()
+        || cached(&u.prompt_details).is_some();
+    let raw_input = first(&u.input);
     let input = match (raw_input, cache_read) {
         (Some(i), Some(c)) if openai_style => Some((i - c).max(0.0)),
         (i, _) => i,
     };
-    let output = first(&["output", "outputTokens", "output_tokens", "completionTokens", "completion_tokens"]);
-    let cache_write = first(&["cacheWrite", "cache_write", "cache_creation_input_tokens"]);
-    let total = first(&["total", "totalTokens", "total_tokens"]);
+    let output = first(&u.output);
+    let cache_write = first(&u.cache_write);
+    let total = first(&u.total);
     if [input, output, cache_read, cache_write, total].iter().all(Option::is_none) {
         return None;
     }
@@ -170,7 +461,7 @@ fn usage(u: &Map<String, Value>) -> Option<(Tokens, Option<f64>)> {
     if total.is_none() {
         tokens.total = tokens.input + tokens.output + tokens.cache_read + tokens.cache_write;
     }
-    let cost = number(u.get("cost").and_then(|c| c.get("total"))).filter(|c| *c >= 0.0);
+    let cost = u.cost.get().and_then(|c| c.total.number()).filter(|c| *c >= 0.0);
     Some((tokens, cost))
 }
 
@@ -225,6 +516,28 @@ mod tests {
 
         let e = parse(r#"{"type":"message","message":{"role":"assistant","content":"no usage"}}"#);
         assert_eq!(e.kind, EntryKind::Assistant { provider: None, model: None, usage: None });
+    }
+
+    #[test]
+    fn a_line_reads_as_its_tree_does() {
+        for line in [
+            r#"{"type":"message","id":"m1","timestamp":"2026-05-01T07:00:00.000Z","message":{"role":"assistant","content":[{"type":"text","text":"x"}],"provider":"anthropic","model":"claude-x","usage":{"input":100,"output":20,"cost":{"total":0.5}}}}"#,
+            r#"{"type":"message","message":{"content":"Custom beat: go","role":"user","timestamp":1777618800000}}"#,
+            r#"{"type":"message","message":{"role":"user","content":[{"text":"[OpenClaw heartbeat poll]","type":"text"},{"type":"image"},"x"]}}"#,
+            r#"{"type":"message","message":{"role":"toolResult","content":[{"type":"text","text":"Read HEARTBEAT.md if it exists"}]}}"#,
+            r#"{"type":"message","usage":{"input_tokens":3},"model":"top","message":{"role":"assistant","timestamp":"x"}}"#,
+            r#"{"type":"message","usage":{"input_tokens":3},"message":{"role":"assistant","usage":null}}"#,
+            r#"{"type":"message","timestamp":5,"message":"text"}"#,
+            r#"{"message":{"role":"assistant","usage":{"prompt_tokens":120,"completion_tokens":7,"prompt_tokens_details":{"cached_tokens":100},"cost":{"total":"0.25"}}}}"#,
+            r#"{"message":{"role":"assistant","usage":{"input_tokens":50,"cached_tokens":null,"cache_read":"10","input":1,"cost":[1]}}}"#,
+            r#"{"message":{"role":"assistant","usage":{"input_tokens_details":{"cached_tokens":3},"input_tokens":5,"total":-1}}}"#,
+            r#"{"type":"session","version":3,"id":" s "}"#,
+        ] {
+            let tree = entry(&serde_json::from_str(line).expect("json"), Some("Custom beat"));
+            assert_eq!(entry_from_line(line, Some("Custom beat")).expect("an object"), tree, "{line}");
+        }
+        assert_eq!(entry_from_line("[1]", None).expect("JSON").kind, EntryKind::Other);
+        assert!(entry_from_line("{\"id\":", None).is_err());
     }
 
     #[test]
