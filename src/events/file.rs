@@ -127,6 +127,57 @@ pub(super) fn peek_seq(line: &[u8]) -> Option<u64> {
     std::str::from_utf8(&digits[..len]).ok()?.parse().ok()
 }
 
+/// The timestamp of a line as the writer writes it (`{"seq":N,"timestamp":"…Z",`), as text:
+/// `None` for any other spelling. That text (RFC 3339, UTC, milliseconds) orders as the times
+/// do, so a line can be compared with a time without being parsed.
+pub(super) fn peek_timestamp(line: &[u8]) -> Option<&[u8]> {
+    let digits = line.strip_prefix(b"{\"seq\":")?;
+    let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    let rest = digits[len..].strip_prefix(b",\"timestamp\":\"")?;
+    let (stamp, after) = rest.split_at_checked(TIMESTAMP_LEN)?;
+    (after.first() == Some(&b'"') && is_canonical_timestamp(stamp)).then_some(stamp)
+}
+
+/// Where to start reading `file` (of `len` bytes) for the lines stamped at or after `key` (a
+/// stamp as [`peek_timestamp`] gives it): an offset inside or at the start of a line stamped
+/// before `key`, found by bisecting the file, or 0 when in doubt. Stamps rise through the log
+/// because events are stamped as they are written; the caller leaves slack for the few that
+/// are not.
+pub(super) fn seek_stamp(file: &File, len: u64, key: &[u8]) -> io::Result<u64> {
+    /// Below this, reading the rest costs less than bisecting it.
+    const CLOSE_ENOUGH: u64 = 256 * 1024;
+    let (mut lo, mut hi) = (0u64, len);
+    let mut window = vec![0; 8192];
+    while hi - lo > CLOSE_ENOUGH {
+        let mid = lo + (hi - lo) / 2;
+        let n = file.read_at(&mut window, mid)?;
+        // The first whole line after `mid`: its stamp, if it has the writer's spelling.
+        let stamp = window[..n]
+            .iter()
+            .position(|&b| b == b'\n')
+            .and_then(|newline| peek_timestamp(&window[newline + 1..n]));
+        match stamp {
+            Some(stamp) if stamp < key => lo = mid,
+            Some(_) => hi = mid,
+            None => break,
+        }
+    }
+    Ok(lo)
+}
+
+/// The length of `2026-11-25T07:00:00.000Z`.
+pub(super) const TIMESTAMP_LEN: usize = 24;
+
+/// Whether `stamp` is spelled `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub(super) fn is_canonical_timestamp(stamp: &[u8]) -> bool {
+    const SHAPE: &[u8; TIMESTAMP_LEN] = b"dddd-dd-ddTdd:dd:dd.dddZ";
+    stamp.len() == TIMESTAMP_LEN
+        && stamp.iter().zip(SHAPE).all(|(b, shape)| match shape {
+            b'd' => b.is_ascii_digit(),
+            other => b == other,
+        })
+}
+
 pub(super) fn open_if_exists(path: &Path) -> Result<Option<File>, EventLogError> {
     match File::open(path) {
         Ok(file) => Ok(Some(file)),

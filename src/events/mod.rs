@@ -34,7 +34,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, Serializer};
 
 pub use log::EventLog;
-pub use read::{head_events, read_events, tail_events};
+pub use read::{head_events, last_stored_seq, read_events, tail_events};
 pub use writer::EventWriter;
 
 /// The live log inside the state directory; rotated files are `events.jsonl.1` (newest) and up.

@@ -7,7 +7,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::file::{
-    first_seq_in, last_seq_in, list_rotated, open_if_exists, parse_event, peek_seq, rotated_path,
+    first_seq_in, is_canonical_timestamp, last_seq_in, list_rotated, open_if_exists, parse_event, peek_seq,
+    peek_timestamp, rotated_path, seek_stamp,
 };
 use super::{EVENTS_FILE, Event, EventFilter, EventLogError};
 
@@ -17,6 +18,9 @@ struct Segment {
     file: File,
     first_seq: u64,
 }
+
+/// How far before `since` reading starts, for events stamped out of order.
+const SINCE_SLACK: chrono::Duration = chrono::Duration::hours(1);
 
 /// Reads the events of `state_dir` matching `filter` in seq order, across the rotated files
 /// (`events.jsonl.N` .. `events.jsonl.1`) and `events.jsonl`. Creates nothing: a missing
@@ -28,6 +32,18 @@ pub fn read_events(state_dir: &Path, filter: &EventFilter) -> Result<Vec<Event>,
         return Ok(out);
     }
     let floor = filter.since_seq.unwrap_or(0);
+    // `since` as the writer spells times: a line whose timestamp sorts before it is skipped
+    // unparsed (the text is the time floored to the millisecond, so nothing at or after
+    // `since` sorts before it).
+    let stamp = |at: chrono::DateTime<chrono::Utc>| {
+        Some(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .filter(|text| is_canonical_timestamp(text.as_bytes()))
+    };
+    let since_text = filter.since.and_then(stamp);
+    // Reading starts where the stamps pass `since` less a slack, found by bisecting each file;
+    // only an event stamped more than the slack before a line written ahead of it (a wall
+    // clock set back across `since`) can be missed.
+    let seek_text = filter.since.and_then(|since| stamp(since - SINCE_SLACK));
 
     // The live file is opened before the rotated ones are listed, and numbers past the listed
     // ones are tried too: a rotation meanwhile only moves files to higher numbers, so every file
@@ -76,9 +92,21 @@ pub fn read_events(state_dir: &Path, filter: &EventFilter) -> Result<Vec<Event>,
     let mut last = floor;
     let mut line = Vec::new();
     for segment in segments {
+        let start = match &seek_text {
+            Some(key) => {
+                let len = segment.file.metadata().map_err(|e| EventLogError::read(&segment.path, e))?.len();
+                seek_stamp(&segment.file, len, key.as_bytes()).map_err(|e| EventLogError::read(&segment.path, e))?
+            }
+            None => 0,
+        };
         // first_seq_in moved the cursor.
-        (&segment.file).seek(SeekFrom::Start(0)).map_err(|e| EventLogError::read(&segment.path, e))?;
+        (&segment.file).seek(SeekFrom::Start(start)).map_err(|e| EventLogError::read(&segment.path, e))?;
         let mut reader = BufReader::with_capacity(256 * 1024, &segment.file);
+        if start > 0 {
+            // The rest of the line the bisection landed in (stamped before `since`).
+            line.clear();
+            reader.read_until(b'\n', &mut line).map_err(|e| EventLogError::read(&segment.path, e))?;
+        }
         loop {
             line.clear();
             let n = reader.read_until(b'\n', &mut line).map_err(|e| EventLogError::read(&segment.path, e))?;
@@ -87,6 +115,11 @@ pub fn read_events(state_dir: &Path, filter: &EventFilter) -> Result<Vec<Event>,
             }
             let body = line.strip_suffix(b"\n").unwrap_or(&line);
             if peek_seq(body).is_some_and(|seq| seq <= last) {
+                continue;
+            }
+            if let (Some(since), Some(stamp)) = (&since_text, peek_timestamp(body))
+                && stamp < since.as_bytes()
+            {
                 continue;
             }
             let Some(event) = parse_event(body) else {
@@ -105,6 +138,20 @@ pub fn read_events(state_dir: &Path, filter: &EventFilter) -> Result<Vec<Event>,
         }
     }
     Ok(out)
+}
+
+/// The seq of the newest event stored in `state_dir`: `None` for an empty or missing log.
+/// Reads back from the end of the live file (or of the newest rotated one, just after a
+/// rotation); parses one line.
+pub fn last_stored_seq(state_dir: &Path) -> Result<Option<u64>, EventLogError> {
+    for path in [state_dir.join(EVENTS_FILE), rotated_path(state_dir, 1)] {
+        let Some(file) = open_if_exists(&path)? else { continue };
+        let len = file.metadata().map_err(|e| EventLogError::read(&path, e))?.len();
+        if let Some(seq) = last_seq_in(&file, len).map_err(|e| EventLogError::read(&path, e))? {
+            return Ok(Some(seq));
+        }
+    }
+    Ok(None)
 }
 
 /// The newest `n` events matching `filter` (its `limit` ignored) and `keep`, oldest first.

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use chrono::{SubsecRound, TimeZone};
 
-use super::file::{list_rotated, peek_seq, rotated_path};
+use super::file::{list_rotated, peek_seq, peek_timestamp, rotated_path};
 use super::*;
 
 fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
@@ -427,6 +427,79 @@ fn peek_seq_reads_only_the_leading_seq() {
     ];
     for (line, expected) in cases {
         assert_eq!(peek_seq(line), expected, "{}", String::from_utf8_lossy(line));
+    }
+}
+
+#[test]
+fn peek_timestamp_reads_only_the_writers_spelling() {
+    let cases: [(&[u8], Option<&[u8]>); 6] = [
+        (br#"{"seq":17,"timestamp":"2026-11-25T07:00:00.123Z","type":"x"}"#, Some(b"2026-11-25T07:00:00.123Z")),
+        (br#"{"seq":17,"timestamp":"2026-11-25T07:00:00Z","type":"x"}"#, None),
+        (br#"{"seq":17,"timestamp":"2026-11-25T07:00:00.123+01:00","type":"x"}"#, None),
+        (br#"{"seq": 17, "timestamp": "2026-11-25T07:00:00.123Z"}"#, None),
+        (br#"{"seq":17,"timestamp":"2026-11-25T07:00:00.123Z"#, None),
+        (br#"{"seq":17,"type":"x","timestamp":"2026-11-25T07:00:00.123Z"}"#, None),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(peek_timestamp(line), expected, "{}", String::from_utf8_lossy(line));
+    }
+}
+
+#[test]
+fn since_skips_unparsed_lines_exactly_as_the_filter_would() {
+    // Lines the writer spelled are compared as text, others parsed: both agree with
+    // `EventFilter::matches`, to the millisecond and below it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(dir.path());
+    let base = at(7, 0, 0);
+    let times: Vec<DateTime<Utc>> = (0..40).map(|i| base + chrono::Duration::milliseconds(i * 250)).collect();
+    log.append(times.iter().map(|t| ping("daily").at(*t)).collect()).expect("append");
+    // A hand-written line with another spelling of a time inside the range.
+    let mut file = OpenOptions::new().append(true).open(log.path()).expect("open");
+    writeln!(
+        file,
+        r#"{{"seq": 41, "timestamp": "2026-11-25T07:00:05.100+00:00", "type": "heartbeat.received", "source": "api", "entity_type": "routine", "entity_id": "daily", "status": "success", "message": ""}}"#
+    )
+    .expect("write");
+    drop(file);
+    let every = all(&log);
+    assert_eq!(every.len(), 41);
+    for offset_us in [0i64, 1, 999, 1_000, 4_999_999, 5_000_000, 5_100_000, 5_100_001, 9_750_000, 20_000_000] {
+        let since = base + chrono::Duration::microseconds(offset_us);
+        let filter = EventFilter { since: Some(since), ..Default::default() };
+        let expected: Vec<u64> = every.iter().filter(|e| filter.matches(e)).map(|e| e.seq).collect();
+        assert_eq!(seqs(&log.read(&filter).expect("read")), expected, "since +{offset_us} us");
+    }
+}
+
+#[test]
+fn since_in_a_long_log_reads_from_the_bisected_place_and_misses_nothing() {
+    // 6,000 events a minute apart (about 1.5 MB), every 7th stamped up to 50 minutes early,
+    // and from the 3,000th on the clock set back 59 minutes (within the slack): reading from
+    // where bisection lands finds what a full read finds.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(dir.path());
+    let base = at(0, 0, 0);
+    let events: Vec<NewEvent> = (0..6_000i64)
+        .map(|i| {
+            let early = match i {
+                3_000.. => chrono::Duration::minutes(59),
+                _ if i % 7 == 0 => chrono::Duration::minutes(i % 50),
+                _ => chrono::Duration::zero(),
+            };
+            let mut event = ping("daily").at(base + chrono::Duration::minutes(i) - early);
+            event.message = "x".repeat(150);
+            event
+        })
+        .collect();
+    log.append(events).expect("append");
+    assert!(fs::metadata(log.path()).expect("stat").len() > 1_000_000);
+    let every = all(&log);
+    for minutes in [0i64, 1, 59, 60, 61, 1_000, 2_940, 2_945, 2_950, 2_970, 2_999, 3_000, 5_990, 5_999, 6_000] {
+        let since = base + chrono::Duration::minutes(minutes) + chrono::Duration::microseconds(500);
+        let filter = EventFilter { since: Some(since), ..Default::default() };
+        let expected: Vec<u64> = every.iter().filter(|e| filter.matches(e)).map(|e| e.seq).collect();
+        assert_eq!(seqs(&log.read(&filter).expect("read")), expected, "since +{minutes} min");
     }
 }
 
