@@ -436,6 +436,12 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
 /// A chat command's answer: text for a phone, or JSON with `--json`.
 fn chat(workspace: &std::path::Path, name: &str, arg: Option<&str>, json: bool) -> anyhow::Result<Outcome> {
     check_workspace(workspace)?;
+    // The running daemon answers from the state it holds; without one, the state is restored
+    // here from the snapshot and the log.
+    if let Some(answer) = mission_control::report::ask_daemon(workspace, name, arg, json) {
+        println!("{answer}");
+        return Ok(Outcome::Ok);
+    }
     let reply = match mission_control::report::chat(workspace, name, arg, chrono::Utc::now())? {
         Ok(reply) => reply,
         Err(problem) => {

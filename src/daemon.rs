@@ -75,7 +75,7 @@ pub enum Input {
     /// What the git collector found.
     Git(Vec<crate::collect::git::Finding>),
     /// A copy of the live state and the board, for a chat command's answer.
-    View(tokio::sync::oneshot::Sender<(LiveState, crate::work::Board)>),
+    View(tokio::sync::oneshot::Sender<View>),
     /// A work command from the write API, checked against the engine's board and stored.
     Work(
         crate::work::Request,
@@ -86,6 +86,9 @@ pub enum Input {
 /// A chat command's answer from the daemon's own state: the reconciler hands over a copy of
 /// the live state and the board, and the docs layer and today's events are read off the
 /// async workers. `None` when the daemon is stopping.
+/// The live state and the board as last published, shared (never copied per reader).
+type View = (Arc<LiveState>, Arc<crate::work::Board>);
+
 pub async fn chat(shared: &Arc<Shared>, command: crate::commands::Command) -> Option<crate::commands::Reply> {
     let (reply, view) = tokio::sync::oneshot::channel();
     shared.inputs.send(Input::View(reply)).await.ok()?;
@@ -242,6 +245,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         semaphore: Arc::new(Semaphore::new(config.settings.probe_concurrency)),
         dirty: true,
         published_at: None,
+        view: None,
         written_at: None,
         file_dirty: true,
         snapshot_path,
@@ -253,7 +257,13 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     };
     reconciler.schedule_probes(Instant::now());
     shared.ready.store(true, Ordering::SeqCst);
+    // Command-line processes ask the running daemon instead of restoring the state themselves.
+    let state_dir = workspace.join("state");
+    if let Err(e) = crate::presence::announce(&state_dir, bound) {
+        warn!(error = %e, "cannot write state/{}; commands restore the state themselves", crate::presence::FILE);
+    }
     reconciler.run(receiver, &mut subscription, shutdown).await;
+    crate::presence::withdraw(&state_dir);
 
     stop.notify_waiters();
     signals.abort();
@@ -278,6 +288,8 @@ struct Reconciler {
     semaphore: Arc<Semaphore>,
     dirty: bool,
     published_at: Option<Instant>,
+    /// What the chat commands read: the state last published, shared.
+    view: Option<View>,
     written_at: Option<Instant>,
     file_dirty: bool,
     snapshot_path: PathBuf,
@@ -603,7 +615,14 @@ impl Reconciler {
                 self.dirty = true;
             }
             Input::View(reply) => {
-                let _ = reply.send((self.live_state(), self.engine.board().clone()));
+                let view = match &self.view {
+                    Some(view) if !self.dirty => view.clone(),
+                    _ => {
+                        self.publish_state(Instant::now());
+                        self.view.clone().expect("just published")
+                    }
+                };
+                let _ = reply.send(view);
             }
             Input::Work(request, reply) => {
                 use crate::web::write::WorkFailure;
@@ -760,20 +779,7 @@ impl Reconciler {
         // The redacted state published now, reused when the file is due in the same pass.
         let mut published: Option<serde_json::Value> = None;
         if publish_due || force {
-            let live = self.live_state();
-            self.shared.metrics.alerts_firing.set(live.alerts.firing.len() as i64);
-            self.update_metrics(&live);
-            self.shared.metrics.set_work(self.engine.board());
-            let value = redacted(&live);
-            let bytes = serde_json::to_vec(&value).unwrap_or_default();
-            if let Ok(mut shared) = self.shared.live.write() {
-                *shared = Arc::new(bytes);
-            }
-            self.shared.published_seq.send_replace(live.summary.last_event_seq);
-            self.dirty = false;
-            self.published_at = Some(now);
-            self.file_dirty = true;
-            published = Some(value);
+            published = Some(self.publish_state(now));
         }
         let write_due = self.file_dirty && (force || self.written_at.is_none_or(|t| now >= t + WRITE_EVERY));
         if write_due {
@@ -785,6 +791,26 @@ impl Reconciler {
             self.file_dirty = false;
             self.written_at = Some(now);
         }
+    }
+
+    /// Publishes the live state now (the API's bytes, the metrics, the chat commands' view)
+    /// and returns it redacted.
+    fn publish_state(&mut self, now: Instant) -> serde_json::Value {
+        let live = self.live_state();
+        self.shared.metrics.alerts_firing.set(live.alerts.firing.len() as i64);
+        self.update_metrics(&live);
+        self.shared.metrics.set_work(self.engine.board());
+        let value = redacted(&live);
+        let bytes = serde_json::to_vec(&value).unwrap_or_default();
+        if let Ok(mut shared) = self.shared.live.write() {
+            *shared = Arc::new(bytes);
+        }
+        self.shared.published_seq.send_replace(live.summary.last_event_seq);
+        self.view = Some((Arc::new(live), self.engine.shared_board()));
+        self.dirty = false;
+        self.published_at = Some(now);
+        self.file_dirty = true;
+        value
     }
 
     /// The engine's snapshot with the firing alerts.

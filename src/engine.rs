@@ -28,7 +28,8 @@ pub struct Engine {
     timeline: BTreeSet<(DateTime<Utc>, EntityKey)>,
     last_seq: u64,
     /// The owner's work: tasks, agent reports, usage (the fold of the work events).
-    board: Board,
+    /// Shared with readers (chat commands) until the next work event copies it on write.
+    board: Arc<Board>,
     /// Desired routines against the OpenClaw jobs, as the collector last found them.
     openclaw_mismatches: Vec<Mismatch>,
     /// Missing repositories and branches, from the git collector's last look.
@@ -71,7 +72,7 @@ impl Engine {
             wakeups: HashMap::new(),
             timeline: BTreeSet::new(),
             last_seq,
-            board,
+            board: Arc::new(board),
             openclaw_mismatches: Vec::new(),
             git_mismatches: Vec::new(),
             workspace_revision: None,
@@ -95,6 +96,12 @@ impl Engine {
     /// The owner's work as folded so far.
     pub fn board(&self) -> &Board {
         &self.board
+    }
+
+    /// The board as it is now, shared: the engine copies it only when a work event next
+    /// changes it while this is held.
+    pub fn shared_board(&self) -> Arc<Board> {
+        self.board.clone()
     }
 
     /// Swaps in a new configuration, keeping what is known of entities that remain.
@@ -154,7 +161,7 @@ impl Engine {
         if event.kind == "cron.run" {
             return self.apply_cron_run(event).into_iter().collect();
         }
-        if !self.board.apply(event) {
+        if !Board::folds(event) || !Arc::make_mut(&mut self.board).apply(event) {
             return Vec::new();
         }
         let mut changed = Vec::new();
@@ -168,7 +175,7 @@ impl Engine {
             let longest = self.config.budgets.iter().map(|b| b.window).max().unwrap_or_default();
             let keep = longest.max(std::time::Duration::from_secs(15 * 86_400));
             if let Ok(keep) = chrono::Duration::from_std(keep) {
-                self.board.prune_usage(event.timestamp - keep);
+                Arc::make_mut(&mut self.board).prune_usage(event.timestamp - keep);
             }
         }
         changed.extend(

@@ -20,7 +20,8 @@
 //! - [`engine`]: the reconciler's state machine without I/O.
 //! - [`probe`]: pulled probes (http, tcp, command, file); [`credentials`] they may use.
 //! - [`alert`]: notifications and their delivery to receivers (webhook, Telegram, ...).
-//! - [`daemon`]: the long-running process; [`web`]: its HTTP surface; [`metrics`].
+//! - [`daemon`]: the long-running process; [`web`]: its HTTP surface; [`metrics`];
+//!   [`presence`]: where a running daemon answers.
 //! - [`report`]: `plan`, `why` and the chat commands' view (live state, docs layer, today).
 //! - [`commands`]: the twelve chat commands, as text for a phone and JSON.
 //! - [`telegram`]: the Telegram command listener, answering the owner without the orchestrator.
@@ -40,6 +41,7 @@ pub mod health;
 pub mod work;
 pub mod metrics;
 pub mod observe;
+pub mod presence;
 pub mod probe;
 pub mod redact;
 pub mod report;

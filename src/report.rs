@@ -299,6 +299,60 @@ pub fn chat(
     Ok(Ok(chat_with(workspace, config.as_deref(), live.as_ref(), board.as_ref(), &command, now)))
 }
 
+/// How long a command-line process waits for the running daemon's answer before computing
+/// it itself: the daemon waits up to 5 s for its log to catch up (`min_seq`).
+const DAEMON_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(7);
+
+/// The largest answer taken from the daemon (replies are under 4096 characters; JSON lists
+/// are longer).
+const DAEMON_ANSWER_BYTES: usize = 4 << 20;
+
+/// A chat command's answer from the workspace's running daemon, as the command prints it
+/// (Markdown, or indented JSON with `json`), once the daemon has folded every event stored
+/// so far (this process's own writes included). `None` when no daemon runs or none answers
+/// properly: the caller then computes the answer itself.
+pub fn ask_daemon(workspace: &Path, name: &str, arg: Option<&str>, json: bool) -> Option<String> {
+    let state_dir = workspace.join("state");
+    let daemon = crate::presence::find(&state_dir)?;
+    let folded = crate::events::last_stored_seq(&state_dir).ok()?;
+    let mut url = reqwest::Url::parse(&format!("http://{}/api/v1/commands/", daemon.address())).ok()?;
+    url.path_segments_mut().ok()?.pop_if_empty().push(name);
+    {
+        let mut query = url.query_pairs_mut();
+        query.append_pair("format", if json { "json" } else { "text" });
+        if let Some(owner) = arg {
+            query.append_pair("owner", owner);
+        }
+        if let Some(seq) = folded {
+            query.append_pair("min_seq", &seq.to_string());
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+    let body = runtime.block_on(async move {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(std::time::Duration::from_millis(500))
+            .timeout(DAEMON_ANSWER_WAIT)
+            .build()
+            .ok()?;
+        let mut response = client.get(url).send().await.ok()?.error_for_status().ok()?;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.ok()? {
+            body.extend_from_slice(&chunk);
+            if body.len() > DAEMON_ANSWER_BYTES {
+                return None;
+            }
+        }
+        Some(body)
+    })?;
+    if json {
+        let value: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        serde_json::to_string_pretty(&value).ok()
+    } else {
+        String::from_utf8(body).ok()
+    }
+}
+
 /// A chat command's answer over the given state, with the docs layer, the orchestrator's
 /// daily memory and today's events read from the workspace.
 pub fn chat_with(
@@ -310,8 +364,11 @@ pub fn chat_with(
     now: DateTime<Utc>,
 ) -> crate::commands::Reply {
     let docs = read_docs(workspace);
-    let memory = config.and_then(|c| read_memory(c, now));
-    let today = today_events(workspace, config, now);
+    // Only `today` reads the day's events and the orchestrator's memory: every other command
+    // answers without touching the log.
+    let is_today = matches!(command, crate::commands::Command::Today);
+    let memory = config.filter(|_| is_today).and_then(|c| read_memory(c, now));
+    let today = if is_today { today_events(workspace, config, now) } else { Vec::new() };
     let view = crate::commands::View {
         config,
         live,

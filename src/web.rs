@@ -298,7 +298,13 @@ pub async fn wait_for_seq(
             "the only parameter is min_seq, the seq of an event (a whole number)",
         ));
     };
-    let Some(min_seq) = query.min_seq else { return Ok(()) };
+    wait_folded(shared, query.min_seq).await
+}
+
+/// Waits until the published live state has folded event `min_seq` (at once without one);
+/// a 503 when it does not in time.
+pub async fn wait_folded(shared: &Shared, min_seq: Option<u64>) -> Result<(), ApiError> {
+    let Some(min_seq) = min_seq else { return Ok(()) };
     let mut published = shared.published_seq.subscribe();
     match tokio::time::timeout(MIN_SEQ_WAIT, published.wait_for(|seq| *seq >= min_seq)).await {
         Ok(Ok(_)) => Ok(()),

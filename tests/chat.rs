@@ -1042,6 +1042,50 @@ async fn the_api_answers_commands_as_markdown_and_json() {
     assert!(answered.is_some_and(|n| n >= 25.0), "{answered:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_asks_the_running_daemon_and_reads_its_own_writes() {
+    let (workspace, _) = live_workspace();
+    let daemon = Daemon::start(&workspace).await;
+    let presence = workspace.state_dir().join("daemon.json");
+    wait_for(EVENTUALLY, "state/daemon.json", async || presence.exists().then_some(())).await;
+    let answered = async || {
+        let metrics = daemon.metrics().await;
+        metric_value(&metrics, "mission_control_chat_commands_total{channel=\"api\",outcome=\"answered\"}")
+            .unwrap_or(0.0)
+    };
+    let before = answered().await;
+
+    // Each item the command line adds is in the very next answer, which the daemon gives
+    // once it has folded the item's event.
+    for n in 0..5 {
+        let id = add_item(&workspace, &format!("errand number {n}"), None);
+        let json = chat_json(&workspace, &["inbox"]);
+        assert_eq!(field_list(&json, "items", "id")[0], id, "{json:#}");
+        let text = chat_text(&workspace, &["inbox"]);
+        assert!(text.contains(&format!("errand number {n}")), "{text}");
+    }
+    let json = chat_json(&workspace, &["mytasks", "QA"]);
+    assert_eq!(json["owner"], "QA", "{json:#}");
+    assert!(answered().await >= before + 11.0, "the daemon answered the command line");
+
+    // The same answer as the command line computes alone, once the daemon is gone.
+    let by_daemon = chat_json(&workspace, &["inbox"]);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    wait_for(EVENTUALLY, "state/daemon.json removed at shutdown", async || (!presence.exists()).then_some(()))
+        .await;
+    let alone = chat_json(&workspace, &["inbox"]);
+    assert_eq!(field_list(&alone, "items", "id"), field_list(&by_daemon, "items", "id"));
+
+    // A file naming a process that is gone (a daemon killed with -9) is not trusted.
+    std::fs::write(&presence, r#"{"pid":999999999,"listen":"127.0.0.1:1"}"#).expect("write");
+    let alone = chat_json(&workspace, &["inbox"]);
+    assert_eq!(field_list(&alone, "items", "id"), field_list(&by_daemon, "items", "id"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The Telegram listener
 

@@ -49,15 +49,18 @@ async fn command(
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such command"));
     };
     let Ok(Query(pairs)) = query else { return Err(bad("not a valid query string".to_string())) };
-    let (mut json, mut owner) = (false, None);
+    let (mut json, mut owner, mut min_seq) = (false, None, None);
     for (key, value) in &pairs {
         match key.as_str() {
+            "min_seq" => {
+                min_seq = Some(value.parse::<u64>().map_err(|_| bad(format!("min_seq: a whole number, not {value:?}")))?)
+            }
             "format" if value == "json" => json = true,
             "format" if value == "text" => json = false,
             "format" => return Err(bad(format!("format: text or json, not {value:?}"))),
             "owner" if value.len() <= 128 => owner = Some(value.clone()),
             "owner" => return Err(bad("owner: at most 128 characters".to_string())),
-            _ => return Err(bad("unknown parameter; the parameters are format and owner".to_string())),
+            _ => return Err(bad("unknown parameter; the parameters are format, owner and min_seq".to_string())),
         }
     }
     if owner.is_some() && !name.eq_ignore_ascii_case("mytasks") {
@@ -65,6 +68,7 @@ async fn command(
     }
     let command = crate::commands::Command::parse(&name, owner.as_deref())
         .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown_command", e))?;
+    crate::web::wait_folded(&app.shared, min_seq).await?;
     let Some(reply) = crate::daemon::chat(&app.shared, command).await else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -62,6 +62,23 @@ impl Board {
         board
     }
 
+    /// Whether [`Board::apply`] folds events of this type: the others leave the board as it
+    /// is, so a caller sharing the board need not copy it for them.
+    pub fn folds(event: &Event) -> bool {
+        const FOLDED: [(&str, &str); 9] = [
+            (event::ITEM_CREATED, event::TASK_ENTITY),
+            (event::TRIAGED, event::TASK_ENTITY),
+            (event::SPLIT, event::TASK_ENTITY),
+            (event::ASSIGNED, event::TASK_ENTITY),
+            (event::STATUS_CHANGED, event::TASK_ENTITY),
+            (event::BLOCKED, event::TASK_ENTITY),
+            (event::MODE_CHANGED, event::WORKSPACE_ENTITY),
+            (event::AGENT_STATUS_CHANGED, event::AGENT_ENTITY),
+            (event::USAGE_RECORDED, event::USAGE_ENTITY),
+        ];
+        FOLDED.contains(&(event.kind.as_str(), event.entity_type.as_str()))
+    }
+
     /// Folds one event; returns whether it changed anything besides `last_seq`.
     pub fn apply(&mut self, event: &Event) -> bool {
         if event.seq <= self.last_seq {
@@ -88,6 +105,7 @@ impl Board {
             }),
             _ => None,
         };
+        debug_assert!(folded.is_none() || Self::folds(event), "Board::folds misses {}", event.kind);
         folded.is_some()
     }
 
