@@ -292,7 +292,8 @@ fn fallback(entity: &Entity, state: &EntityState) -> Verdict {
                 let limit =
                     |name: &str, at: Option<f64>| at.map(|v| format!("; {name} at {v}")).unwrap_or_default();
                 format!(
-                    "spent {spent} {} in the window{}{}",
+                    "spent {} {} in the window{}{}",
+                    crate::work::money(spent),
                     b.currency,
                     limit("warns", b.warn_at),
                     limit("fails", b.fail_at)

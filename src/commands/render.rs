@@ -148,14 +148,7 @@ pub fn clock(at: DateTime<Utc>, tz: Tz) -> String {
     at.with_timezone(&tz).format("%H:%M").to_string()
 }
 
-/// A cost as people read it: cents above 1, four decimals below, no trailing zeros.
-pub fn money(amount: f64) -> String {
-    if amount == 0.0 {
-        return "0".to_string();
-    }
-    let text = if amount.abs() >= 1.0 { format!("{amount:.2}") } else { format!("{amount:.4}") };
-    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
-}
+pub use crate::work::money;
 
 /// `950`, `12.3k`, `4.1M` tokens.
 pub fn count(n: u64) -> String {

@@ -40,7 +40,7 @@ pub use ops::{
 };
 pub use request::Request;
 pub use task::{Status, TITLE_CHARS, Task, Via, describe_moves, moves, title_of};
-pub use usage::{
+pub use usage::{money, 
     Totals, UsageRecord, UsageTotals, cost, in_scope, price_for, spent, today, totals, window_start,
 };
 

@@ -161,6 +161,16 @@ pub fn in_scope(scope: &BudgetScope, usage: &UsageRecorded) -> bool {
     }
 }
 
+/// A cost as people read it: cents above 1, four decimals below, no trailing zeros (and no
+/// `-0`).
+pub fn money(amount: f64) -> String {
+    if amount == 0.0 {
+        return "0".to_string();
+    }
+    let text = if amount.abs() >= 1.0 { format!("{amount:.2}") } else { format!("{amount:.4}") };
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
+}
+
 /// What the budget has spent in its window ending at `now`, in its currency.
 pub fn spent(budget: &Budget, usage: &[UsageRecord], now: DateTime<Utc>, tz: Tz) -> f64 {
     let start = window_start(budget.window, now, tz);
