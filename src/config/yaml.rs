@@ -30,8 +30,10 @@ pub fn split_documents(text: &str) -> Vec<Document> {
     let mut current = String::new();
     let mut current_first = 1u32;
     let mut blank_prefix = 0u32;
+    // Lines are counted as YAML counts them (and so serde-saphyr's positions): a lone `\r`
+    // breaks a line too.
+    let mut number = 1u32;
     for (index, line) in text.split_inclusive('\n').enumerate() {
-        let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
         let is_marker = line.starts_with("---") && line[3..].chars().next().is_none_or(char::is_whitespace);
         if is_marker && index > 0 {
             push_document(&mut documents, &mut current, current_first, blank_prefix);
@@ -39,9 +41,21 @@ pub fn split_documents(text: &str) -> Vec<Document> {
             blank_prefix = number - 1;
         }
         current.push_str(line);
+        number = number.saturating_add(line_breaks(line));
     }
     push_document(&mut documents, &mut current, current_first, blank_prefix);
     documents
+}
+
+/// The YAML line breaks in a piece of text ending at a `\n` or at the end: `\n`, `\r\n`, and a
+/// `\r` alone.
+fn line_breaks(line: &str) -> u32 {
+    let bytes = line.as_bytes();
+    let breaks = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')));
+    u32::try_from(breaks.count()).unwrap_or(u32::MAX)
 }
 
 fn push_document(out: &mut Vec<Document>, text: &mut String, first_line: u32, prefix: u32) {
@@ -134,6 +148,24 @@ mod tests {
         assert_eq!(docs[1].first_line, 5);
         assert_eq!(docs[1].line_offset, 4);
         assert_eq!(docs[1].text.lines().nth(1), Some("kind: B"), "line 6 of the file");
+    }
+
+    #[test]
+    fn lone_carriage_returns_are_line_breaks() {
+        // Found by fuzzing: serde-saphyr counts a lone `\r` as a line break (YAML does), the
+        // document split did not, and an error of a later document pointed past the file's end.
+        let text = "id: a\rname: x\r\n---\nid: b\rbogus: 1\n";
+        let docs = split_documents(text);
+        assert_eq!(docs.len(), 2);
+        assert_eq!((docs[1].first_line, docs[1].line_offset), (3, 2));
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Doc {
+            id: String,
+        }
+        let error = parse::<Doc>("x.yaml", &docs[1]).unwrap_err();
+        assert_eq!((error.line, error.column), (5, 1), "{error}");
     }
 
     #[test]
