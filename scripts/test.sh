@@ -30,5 +30,6 @@ fi
 
 cargo build --locked --all-targets
 cargo test --locked --no-fail-fast -- --color never
-# The benchmarks stay working at a tiny size (figures printed, never asserted).
+# The benchmarks stay working at a small size (figures printed, never asserted).
 cargo test --locked --bench openclaw
+SIZE=small PROFILE=debug bash scripts/bench.sh
