@@ -334,16 +334,18 @@ fn compile(mut cx: Cx, sources: Sources) -> Result<Config, LoadErrors> {
         }
     }
 
-    let mut parsed = Vec::new();
-    for (path, text) in &files {
+    let mut documents = Vec::new();
+    for (index, (path, text)) in files.iter().enumerate() {
         scan_secrets(&mut cx, path, text);
-        for document in yaml::split_documents(text) {
-            match parse_document(path, &document) {
-                Ok(doc) => parsed.push(Parsed { path: path.clone(), doc }),
-                Err(e) => cx.errors.push(e),
-            }
-        }
+        documents.extend(yaml::split_documents(text).into_iter().map(|document| (index, document)));
         cx.texts.insert(path.clone(), text.clone());
+    }
+    let mut parsed = Vec::with_capacity(documents.len());
+    for ((index, _), result) in documents.iter().zip(parse_documents(&files, &documents)) {
+        match result {
+            Ok(doc) => parsed.push(Parsed { path: files[*index].0.clone(), doc }),
+            Err(e) => cx.errors.push(e),
+        }
     }
     add_default_health_rules(&mut cx, &mut parsed, settings.health_defaults);
 
@@ -629,6 +631,27 @@ fn scan_secrets(cx: &mut Cx, path: &str, text: &str) {
             ),
         );
     }
+}
+
+/// Below this many documents, one thread parses them all.
+const PARALLEL_DOCUMENTS: usize = 256;
+
+/// Every document parsed (`documents` names each one's file by its index in `files`), in
+/// order; on as many threads as there are cores when there are many, since each document is
+/// parsed on its own.
+fn parse_documents(files: &[(String, String)], documents: &[(usize, Document)]) -> Vec<Result<RawDoc, ConfigError>> {
+    let parse = |part: &[(usize, Document)]| -> Vec<_> {
+        part.iter().map(|(index, document)| parse_document(&files[*index].0, document)).collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || documents.len() < PARALLEL_DOCUMENTS {
+        return parse(documents);
+    }
+    std::thread::scope(|scope| {
+        let parts: Vec<_> =
+            documents.chunks(documents.len().div_ceil(threads)).map(|part| scope.spawn(move || parse(part))).collect();
+        parts.into_iter().flat_map(|part| part.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    })
 }
 
 fn parse_document(path: &str, document: &Document) -> Result<RawDoc, ConfigError> {
@@ -1830,6 +1853,31 @@ mod tests {
         let cycle = find_cycle(&edges).expect("cycle");
         assert_eq!(cycle.first(), cycle.last());
         assert_eq!(cycle.len(), 50_001);
+    }
+
+    #[test]
+    fn many_documents_parse_in_parallel_and_keep_their_order() {
+        // Enough documents over two files for several threads; a duplicate id is reported at
+        // the later of the two, and a broken document at its own line, as one thread would.
+        let routine = |i: usize| format!("kind: Routine\nid: r{i}\nschedule: '0 * * * *'\nobserve:\n  heartbeat: {{}}\n");
+        let first: Vec<String> = (0..400).map(routine).collect();
+        let mut second: Vec<String> = (400..800).map(routine).collect();
+        second[300] = routine(10);
+        second[350] = "kind: Routine\nid: broken\nbogus: 1\n".to_string();
+        let sources = Sources {
+            settings: None,
+            files: vec![
+                ("desired/a.yaml".to_string(), first.join("---\n")),
+                ("desired/b.yaml".to_string(), second.join("---\n")),
+            ],
+            has_rules: false,
+        };
+        let errors = load_sources(Path::new("/nonexistent"), sources, Utc::now()).expect_err("two errors").0;
+        let places: Vec<(String, u32)> = errors.iter().map(|e| (e.path.clone(), e.line)).collect();
+        // Documents of b.yaml are 6 lines each (5 and the `---`).
+        let expected = [("desired/b.yaml".to_string(), 300 * 6 + 2), ("desired/b.yaml".to_string(), 350 * 6 + 3)];
+        assert_eq!(places, expected, "{} errors, the first: {:?}", errors.len(), errors.first());
+        assert!(errors[0].message.contains("first defined at desired/a.yaml:62:"), "{}", errors[0].message);
     }
 
     #[test]
