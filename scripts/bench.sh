@@ -24,24 +24,9 @@ ping_ids=1000     # routines the pings cycle over
 connections=64    # wrk connections (two threads) for pings and blackbox probes
 
 # The peers and tools, from Debian's packages, installed when missing (none may be skipped).
-need_apt=()
-for pkg_bin in "wrk:wrk" "nginx-light:nginx" "prometheus-pushgateway:prometheus-pushgateway" \
-  "prometheus-blackbox-exporter:prometheus-blackbox-exporter" "valgrind:valgrind" "curl:curl"; do
-  pkg=${pkg_bin%%:*}; b=${pkg_bin##*:}
-  command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || need_apt+=("$pkg")
-done
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "installing: ${need_apt[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  # Installing a package must not start it as a service (nginx, the exporters) on this machine.
-  made_policy=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
-  fi
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
-  if [ "$made_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
-fi
+. scripts/lib/need-debian.sh
+need_debian "wrk:wrk" "nginx-light:nginx" "prometheus-pushgateway:prometheus-pushgateway" \
+  "prometheus-blackbox-exporter:prometheus-blackbox-exporter" "valgrind:valgrind" "curl:curl"
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 
 # PROFILE=debug measures the debug build instead: CI's quick pass reuses the build its tests
