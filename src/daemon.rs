@@ -29,6 +29,10 @@ use crate::observe::Ping;
 use crate::probe::{self, ProbeContext};
 use crate::state::{self, LiveState, Observation};
 
+mod snapshot;
+
+use snapshot::write_snapshot;
+
 /// Live state is republished at most this often under load.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 /// The snapshot file is rewritten at most this often (and so within a second of a change).
@@ -776,16 +780,15 @@ impl Reconciler {
     fn publish(&mut self, force: bool) {
         let now = Instant::now();
         let publish_due = self.dirty && (force || self.published_at.is_none_or(|t| now >= t + PUBLISH_EVERY));
-        // The redacted state published now, reused when the file is due in the same pass.
-        let mut published: Option<serde_json::Value> = None;
+        // The state published now, reused when the file is due in the same pass.
+        let mut published: Option<Arc<LiveState>> = None;
         if publish_due || force {
             published = Some(self.publish_state(now));
         }
         let write_due = self.file_dirty && (force || self.written_at.is_none_or(|t| now >= t + WRITE_EVERY));
         if write_due {
-            let mut value = published.unwrap_or_else(|| redacted(&self.live_state()));
-            with_board(&mut value, self.engine.board());
-            if let Err(e) = write_value(&self.snapshot_path, &value) {
+            let live = published.unwrap_or_else(|| Arc::new(self.live_state()));
+            if let Err(e) = write_snapshot(&self.snapshot_path, &live, self.engine.board()) {
                 warn!(error = %e, path = %self.snapshot_path.display(), "cannot write live state");
             }
             self.file_dirty = false;
@@ -794,23 +797,23 @@ impl Reconciler {
     }
 
     /// Publishes the live state now (the API's bytes, the metrics, the chat commands' view)
-    /// and returns it redacted.
-    fn publish_state(&mut self, now: Instant) -> serde_json::Value {
+    /// and returns it (not redacted: the file writer redacts as it writes).
+    fn publish_state(&mut self, now: Instant) -> Arc<LiveState> {
         let live = self.live_state();
         self.shared.metrics.alerts_firing.set(live.alerts.firing.len() as i64);
         self.update_metrics(&live);
         self.shared.metrics.set_work(self.engine.board());
-        let value = redacted(&live);
-        let bytes = serde_json::to_vec(&value).unwrap_or_default();
+        let bytes = snapshot::published_bytes(&live);
         if let Ok(mut shared) = self.shared.live.write() {
             *shared = Arc::new(bytes);
         }
         self.shared.published_seq.send_replace(live.summary.last_event_seq);
-        self.view = Some((Arc::new(live), self.engine.shared_board()));
+        let live = Arc::new(live);
+        self.view = Some((live.clone(), self.engine.shared_board()));
         self.dirty = false;
         self.published_at = Some(now);
         self.file_dirty = true;
-        value
+        live
     }
 
     /// The engine's snapshot with the firing alerts.
@@ -886,39 +889,6 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
-}
-
-/// Live state as it may leave the process: through the redactor.
-fn redacted(live: &LiveState) -> serde_json::Value {
-    let mut value = serde_json::to_value(live).unwrap_or_default();
-    crate::redact::redact_json(&mut value);
-    value
-}
-
-/// Adds the work board to the snapshot file's value (redacted like the rest): the file is what
-/// a restart resumes from, while the API leaves the board out.
-fn with_board(value: &mut serde_json::Value, board: &crate::work::Board) {
-    if let (Some(object), Ok(mut board)) = (value.as_object_mut(), serde_json::to_value(board)) {
-        crate::redact::redact_json(&mut board);
-        // The tasks are the live state's `tasks` already; the board takes them back from there.
-        if let Some(board) = board.as_object_mut() {
-            board.remove("tasks");
-        }
-        object.insert("work".to_string(), board);
-    }
-}
-
-/// Writes the snapshot (with the board) through the redactor, atomically.
-fn write_snapshot(path: &Path, live: &LiveState, board: &crate::work::Board) -> std::io::Result<()> {
-    let mut value = redacted(live);
-    with_board(&mut value, board);
-    write_value(path, &value)
-}
-
-fn write_value(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
-    bytes.push(b'\n');
-    state::write_atomic(path, &bytes)
 }
 
 fn config_loaded(config: &Config, revision: Option<&str>) -> NewEvent {

@@ -55,6 +55,10 @@ use std::sync::{OnceLock, RwLock};
 use regex::{Captures, Regex, RegexSet};
 use serde_json::Value;
 
+mod stream;
+
+pub use stream::Redacted;
+
 /// What every secret is replaced with.
 pub const MASK: &str = "[REDACTED]";
 
@@ -302,10 +306,15 @@ pub fn redact_json(value: &mut Value) {
 const SENSITIVE_HEADERS: [&str; 5] =
     ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"];
 
+/// Whether the whole value of this object key is secret (see [`Redactor::redact_json`]).
+/// ASCII case is ignored; allocation-free, as it runs for every key published.
 fn is_sensitive_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    SENSITIVE_HEADERS.contains(&key.as_str())
-        || ["token", "password", "secret"].iter().any(|suffix| key.ends_with(suffix))
+    let key = key.as_bytes();
+    let ends_with = |suffix: &str| {
+        key.len() >= suffix.len() && key[key.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+    };
+    SENSITIVE_HEADERS.iter().any(|name| key.eq_ignore_ascii_case(name.as_bytes()))
+        || ["token", "password", "secret"].iter().any(|suffix| ends_with(suffix))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
