@@ -1,0 +1,6 @@
+//! Fuzz target `event_log`: the fuzzer's bytes through [`mission_control_fuzz::event_log`], whose
+//! documentation says what it covers and what it checks.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mission_control_fuzz::event_log(data));

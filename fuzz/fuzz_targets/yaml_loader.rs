@@ -1,0 +1,6 @@
+//! Fuzz target `yaml_loader`: the fuzzer's bytes through [`mission_control_fuzz::yaml_loader`], whose
+//! documentation says what it covers and what it checks.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mission_control_fuzz::yaml_loader(data));
