@@ -506,14 +506,14 @@ mod tests {
 
     // Fixtures are assembled with concat! so that no realistic-looking token sits literally
     // in the source, where secret scanners of code hosts would flag it.
-    const TELEGRAM: &str = concat!("123456789", ":AAH", "dqTcvCH1vGWJxfSeofSAs0K5PALDsawq");
-    const SK: &str = concat!("sk", "-proj-", "abcDEF1234567890ghijKLMN");
+    pub(super) const TELEGRAM: &str = concat!("123456789", ":AAH", "dqTcvCH1vGWJxfSeofSAs0K5PALDsawq");
+    pub(super) const SK: &str = concat!("sk", "-proj-", "abcDEF1234567890ghijKLMN");
     const SK_ANT: &str = concat!("sk", "-ant-api03-", "Zx9_Yw8-Vu7tS6rQ5pO4nM3lK2jI1h");
-    const GHP: &str = concat!("gh", "p_", "1234567890abcdefghijABCDEFGHIJ123456");
+    pub(super) const GHP: &str = concat!("gh", "p_", "1234567890abcdefghijABCDEFGHIJ123456");
     const GITHUB_PAT: &str = concat!("github", "_pat_", "11ABCDEFG0123456789_abcdefghijklmnop");
-    const SLACK: &str = concat!("xo", "xb-", "123456789012-1234567890123-AbCdEfGhIjKl");
-    const AWS: &str = concat!("AK", "IA", "IOSFODNN7EXAMPLE");
-    const JWT: &str = concat!(
+    pub(super) const SLACK: &str = concat!("xo", "xb-", "123456789012-1234567890123-AbCdEfGhIjKl");
+    pub(super) const AWS: &str = concat!("AK", "IA", "IOSFODNN7EXAMPLE");
+    pub(super) const JWT: &str = concat!(
         "eyJ",
         "hbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9",
         ".eyJzdWIiOiIxMjM0NTY3ODkwIn0",

@@ -764,19 +764,8 @@ mod tests {
 
     use super::*;
 
-    // Assembled with concat! like the fixtures in redact.rs, so no realistic token sits in
-    // the source.
-    const TELEGRAM: &str = concat!("123456789", ":AAH", "dqTcvCH1vGWJxfSeofSAs0K5PALDsawq");
-    const SK: &str = concat!("sk", "-proj-", "abcDEF1234567890ghijKLMN");
-    const GHP: &str = concat!("gh", "p_", "1234567890abcdefghijABCDEFGHIJ123456");
-    const SLACK: &str = concat!("xo", "xb-", "123456789012-1234567890123-AbCdEfGhIjKl");
-    const AWS: &str = concat!("AK", "IA", "IOSFODNN7EXAMPLE");
-    const JWT: &str = concat!(
-        "eyJ",
-        "hbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9",
-        ".eyJzdWIiOiIxMjM0NTY3ODkwIn0",
-        ".dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
-    );
+    // The fixtures of redact.rs, assembled so no realistic token sits in the source.
+    use crate::redact::tests::{AWS, GHP, JWT, SK, SLACK, TELEGRAM};
     const PEM: &str = concat!(
         "-----BEGIN RSA PRIVATE KEY-----\n",
         "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
