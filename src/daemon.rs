@@ -425,7 +425,9 @@ impl Reconciler {
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
-                () = sleep_until(sleep) => self.follow_clock(),
+                () = sleep_until(sleep) => {
+                    self.follow_clock();
+                }
             }
             let pass = Instant::now();
             self.on_timers(&mut outgoing).await;
@@ -465,17 +467,21 @@ impl Reconciler {
     /// clock moved more, or less, than the boot clock, which counts real time (suspend
     /// included). Every stored instant is then moved by the difference, so no deadline comes
     /// early after a jump forward (no false `stale`) and none comes late after a jump back.
-    fn follow_clock(&mut self) {
+    ///
+    /// Returns the wall time it read: a deadline judged against that reading is judged on the
+    /// clock the stored instants were just moved to, even when the clock steps again a moment
+    /// later (the next pass sees that step before judging anything).
+    fn follow_clock(&mut self) -> DateTime<Utc> {
         let now = (Utc::now(), boot_clock());
         let (wall, boot) = self.clock;
         self.clock = now;
         if boot.is_zero() || now.1.is_zero() {
-            return;
+            return now.0;
         }
-        let Ok(real) = chrono::Duration::from_std(now.1.saturating_sub(boot)) else { return };
+        let Ok(real) = chrono::Duration::from_std(now.1.saturating_sub(boot)) else { return now.0 };
         let jump = (now.0 - wall) - real;
         if jump.abs() < CLOCK_JUMP {
-            return;
+            return now.0;
         }
         warn!(seconds = jump.num_milliseconds() as f64 / 1000.0, "the wall clock jumped; moving deadlines with it");
         self.engine.shift_clock(jump);
@@ -483,6 +489,7 @@ impl Reconciler {
         self.last_jump = Some((jump, now.1));
         self.dirty = true;
         self.file_dirty = true;
+        now.0
     }
 
     /// An event stamped on the old clock but folded just after a jump (a ping in flight while
@@ -730,7 +737,10 @@ impl Reconciler {
                 let _ = inputs.send(Input::ProbeResult(key2, observation, generation)).await;
             });
         }
-        let now_wall: DateTime<Utc> = Utc::now();
+        // Deadlines are judged on a clock reading checked for a jump just now: a wall clock
+        // that stepped since the top of this pass (after the check there) would otherwise
+        // make every deadline come early at once.
+        let now_wall = self.follow_clock();
         for key in self.engine.due(now_wall) {
             // A file-observed entity is looked at right at its deadline, so a file written a
             // moment before it is not missed by a probe that ran earlier.
@@ -739,7 +749,7 @@ impl Reconciler {
                     outgoing.extend(self.engine.apply_probe(&key, observation));
                 }
             }
-            outgoing.extend(self.engine.evaluate(&key, Utc::now()));
+            outgoing.extend(self.engine.evaluate(&key, now_wall));
             self.dirty = true;
         }
     }
