@@ -483,7 +483,10 @@ impl Reconciler {
         if jump.abs() < CLOCK_JUMP {
             return now.0;
         }
-        warn!(seconds = jump.num_milliseconds() as f64 / 1000.0, "the wall clock jumped; moving deadlines with it");
+        warn!(
+            seconds = jump.num_milliseconds() as f64 / 1000.0,
+            "the wall clock jumped; moving deadlines with it"
+        );
         self.engine.shift_clock(jump);
         self.alerting.book.shift_clock(jump);
         self.last_jump = Some((jump, now.1));
@@ -495,7 +498,10 @@ impl Reconciler {
     /// An event stamped on the old clock but folded just after a jump (a ping in flight while
     /// the clock stepped) is put on the new clock as the stored instants were: on the old
     /// clock it lies about the jump's length away from now, which a fresh event cannot.
-    fn on_current_clock<'e>(&self, event: &'e crate::events::Event) -> std::borrow::Cow<'e, crate::events::Event> {
+    fn on_current_clock<'e>(
+        &self,
+        event: &'e crate::events::Event,
+    ) -> std::borrow::Cow<'e, crate::events::Event> {
         use std::borrow::Cow;
         let Some((jump, seen)) = self.last_jump else { return Cow::Borrowed(event) };
         if boot_clock().saturating_sub(seen) > JUMP_IN_FLIGHT {
@@ -503,8 +509,11 @@ impl Reconciler {
         }
         let now = Utc::now();
         let half = jump.abs() / 2;
-        let stale_stamp =
-            if jump < chrono::Duration::zero() { event.timestamp > now + half } else { event.timestamp < now - half };
+        let stale_stamp = if jump < chrono::Duration::zero() {
+            event.timestamp > now + half
+        } else {
+            event.timestamp < now - half
+        };
         if !stale_stamp {
             return Cow::Borrowed(event);
         }
@@ -525,7 +534,10 @@ impl Reconciler {
             .alerting
             .next_wakeup(self.engine.config())
             .map(|at| now + (at - now_wall).to_std().unwrap_or(Duration::ZERO));
-        [wake, probe, publish, write, alert, self.retry_store_at, self.alerting.retry_at].into_iter().flatten().min()
+        [wake, probe, publish, write, alert, self.retry_store_at, self.alerting.retry_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Folds an event of the broadcast, first reading from the log any events before it that
@@ -614,8 +626,11 @@ impl Reconciler {
                 self.dirty = true;
             }
             Input::GitTargets(reply) => {
-                let targets =
-                    crate::collect::git::targets(self.engine.config(), self.engine.board(), &self.shared.workspace);
+                let targets = crate::collect::git::targets(
+                    self.engine.config(),
+                    self.engine.board(),
+                    &self.shared.workspace,
+                );
                 let _ = reply.send(targets);
             }
             Input::Git(findings) => {

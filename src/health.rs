@@ -286,7 +286,17 @@ fn fallback(entity: &Entity, state: &EntityState) -> Verdict {
             None => verdict(Level::Unknown, "NeverObserved", never_observed(entity)),
         };
     };
-    if last.ok != Some(false) {
+    if last.ok.is_none() {
+        // An observation without an outcome (a file probe that found nothing yet) is no
+        // evidence of success: the deadline rules judge its absence when it matters.
+        let message = match (&last.error, last.kind.as_str()) {
+            (Some(error), "file") => format!("{error} yet"),
+            (Some(error), _) => error.clone(),
+            (None, _) => "the latest observation says nothing of success".to_string(),
+        };
+        return verdict(Level::Unknown, "NoOutcome", message);
+    }
+    if last.ok == Some(true) {
         let message = match (&entity.spec, state.spent) {
             (Spec::Budget(b), Some(spent)) => {
                 let limit =
@@ -578,6 +588,31 @@ mod tests {
         assert_eq!(evaluate(&c, o, &s, at(70)).level, Level::Healthy);
         apply_probe(o, &mut s, file(80, 79, 1, Some(false)));
         assert_eq!(evaluate(&c, o, &s, at(80)).reason, "OutputInvalid");
+    }
+
+    #[test]
+    fn a_missing_output_file_is_never_healthy() {
+        let c = config("kind: Output\nid: o\nlocation: out/*.txt\nmax_age: 60s\ngrace: 0s\n");
+        let o = entity(&c, Kind::Output, "o");
+        let mut s = fresh(o, at(0));
+        let nothing = |s: i64| Observation {
+            ok: None,
+            error: Some("no file matches out/*.txt".into()),
+            file: None,
+            size: None,
+            modified: None,
+            ..file(s, 0, 0, None)
+        };
+        apply_probe(o, &mut s, nothing(1));
+        let verdict = evaluate(&c, o, &s, at(2));
+        assert_eq!((verdict.level, verdict.reason.as_str()), (Level::Unknown, "NoOutcome"));
+        assert_eq!(verdict.message, "no file matches out/*.txt yet");
+        assert_eq!(evaluate(&c, o, &s, at(61)).level, Level::Stale, "its absence is judged at the deadline");
+        // A file that was there and is gone again is not healthy either.
+        apply_probe(o, &mut s, file(3, 2, 10, Some(true)));
+        assert_eq!(evaluate(&c, o, &s, at(4)).level, Level::Healthy);
+        apply_probe(o, &mut s, nothing(5));
+        assert_eq!(evaluate(&c, o, &s, at(6)).level, Level::Unknown);
     }
 
     #[test]

@@ -1070,13 +1070,13 @@ async fn the_command_line_asks_the_running_daemon_and_reads_its_own_writes() {
 
     // The same answer as the command line computes alone, once the daemon is gone.
     let by_daemon = chat_json(&workspace, &["inbox"]);
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &daemon.pid().to_string()])
-        .status()
-        .expect("kill");
+    let status =
+        std::process::Command::new("kill").args(["-TERM", &daemon.pid().to_string()]).status().expect("kill");
     assert!(status.success());
-    wait_for(EVENTUALLY, "state/daemon.json removed at shutdown", async || (!presence.exists()).then_some(()))
-        .await;
+    wait_for(EVENTUALLY, "state/daemon.json removed at shutdown", async || {
+        (!presence.exists()).then_some(())
+    })
+    .await;
     let alone = chat_json(&workspace, &["inbox"]);
     assert_eq!(field_list(&alone, "items", "id"), field_list(&by_daemon, "items", "id"));
 

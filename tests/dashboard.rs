@@ -367,16 +367,21 @@ fn usage_history(workspace: &Workspace) {
     workspace.write("state/events.jsonl", &lines);
 }
 
+/// The reports the example's outputs look for, written before the daemon starts: an output is
+/// probed every 30 seconds, so a file written after its first probe could be seen only after
+/// the test's patience. The usage export is 30 hours old, past its 26h + 1h contract.
+fn write_outputs(workspace: &Workspace) {
+    let today = chrono::Local::now().format("%Y-%m-%d");
+    workspace.write(&format!("reports/daily-{today}.md"), "# Daily status\n\nAll good, one blocker.\n");
+    workspace.write(&format!("reports/backup-{today}.log"), "backup finished: 812 MB\n");
+    let old = SystemTime::now() - Duration::from_secs(30 * 3600);
+    workspace.write_with_mtime("reports/usage.csv", "day,cost\n", old);
+}
+
 /// Drives the example workspace through the command line so every panel has data: pings,
 /// inbox items, triage, assignment, moves (one blocked, one in review), the mode, usage, agent
 /// reports, and the release workflow linked to its tasks.
 fn drive_example(workspace: &Workspace) {
-    let now = SystemTime::now();
-    let today = chrono::Local::now().format("%Y-%m-%d");
-    workspace.write(&format!("reports/daily-{today}.md"), "# Daily status\n\nAll good, one blocker.\n");
-    workspace.write(&format!("reports/backup-{today}.log"), "backup finished: 812 MB\n");
-    workspace.write_with_mtime("reports/usage.csv", "day,cost\n", now - Duration::from_secs(30 * 3600));
-
     for (id, args) in [
         ("daily-status", &["--rid", "r1"][..]),
         ("fakker-heartbeat", &[][..]),
@@ -507,6 +512,7 @@ async fn the_example_workspace_renders_live_in_a_browser() {
     let telegram = FlipServer::start(200);
     let workspace = example_workspace(&telegram);
     usage_history(&workspace);
+    write_outputs(&workspace);
     let daemon = Daemon::start(&workspace).await;
     drive_example(&workspace);
 

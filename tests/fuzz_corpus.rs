@@ -135,11 +135,50 @@ fn routine() -> impl Strategy<Value = (String, String, String)> {
 /// Text that is nearly YAML, nearly a document: the tokens the loader's grammar is made of.
 fn yaml_soup() -> impl Strategy<Value = String> {
     const TOKENS: &[&str] = &[
-        "kind: Routine\n", "kind: HealthRule\n", "id: a\n", "id: b-1\n", "name: x\n", "---\n", "...\n",
-        "schedule: '0 7 * * *'\n", "every: 15m\n", "grace: ", "5m", "\n", "  ", "- ", ": ", "{", "}", "[",
-        "]", ",", "'", "\"", "#", "&a ", "*a", "!!str ", "<<: *a\n", "|\n", ">-\n", "\t", "when: ",
-        "depends_on: [routine/a]\n", "observe:\n  heartbeat: {}\n", "timezone: Mars/Olympus\n", "é",
-        "\u{feff}", "\r\n", "%YAML 1.2\n", "? ", "~", "null", "1e999", "-0", "0x1F",
+        "kind: Routine\n",
+        "kind: HealthRule\n",
+        "id: a\n",
+        "id: b-1\n",
+        "name: x\n",
+        "---\n",
+        "...\n",
+        "schedule: '0 7 * * *'\n",
+        "every: 15m\n",
+        "grace: ",
+        "5m",
+        "\n",
+        "  ",
+        "- ",
+        ": ",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        "'",
+        "\"",
+        "#",
+        "&a ",
+        "*a",
+        "!!str ",
+        "<<: *a\n",
+        "|\n",
+        ">-\n",
+        "\t",
+        "when: ",
+        "depends_on: [routine/a]\n",
+        "observe:\n  heartbeat: {}\n",
+        "timezone: Mars/Olympus\n",
+        "é",
+        "\u{feff}",
+        "\r\n",
+        "%YAML 1.2\n",
+        "? ",
+        "~",
+        "null",
+        "1e999",
+        "-0",
+        "0x1F",
     ];
     prop::collection::vec(prop::sample::select(TOKENS), 0..60).prop_map(|t| t.concat())
 }
@@ -287,18 +326,21 @@ fn run_line(ts: i64, status: &str, duration: i64) -> String {
 }
 
 fn run_log() -> impl Strategy<Value = (String, Vec<i64>)> {
-    prop::collection::vec((1i64..3_600_000, prop::sample::select(vec!["ok", "error", "skipped"]), 0i64..60_000), 0..30)
-        .prop_map(|steps| {
-            let mut ts = 1_781_481_600_000; // 2026-06-15T00:00:00Z
-            let mut text = String::new();
-            let mut finished = Vec::new();
-            for (gap, status, duration) in steps {
-                ts += gap;
-                text.push_str(&run_line(ts, status, duration));
-                finished.push(ts);
-            }
-            (text, finished)
-        })
+    prop::collection::vec(
+        (1i64..3_600_000, prop::sample::select(vec!["ok", "error", "skipped"]), 0i64..60_000),
+        0..30,
+    )
+    .prop_map(|steps| {
+        let mut ts = 1_781_481_600_000; // 2026-06-15T00:00:00Z
+        let mut text = String::new();
+        let mut finished = Vec::new();
+        for (gap, status, duration) in steps {
+            ts += gap;
+            text.push_str(&run_line(ts, status, duration));
+            finished.push(ts);
+        }
+        (text, finished)
+    })
 }
 
 fn finished(scan: &mission_control::collect::openclaw::Scan) -> Vec<i64> {

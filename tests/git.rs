@@ -28,7 +28,9 @@ fn git(dir: &Path, args: &[&str]) {
 }
 
 fn project(id: &str, repo: &str, branch: &str) -> String {
-    format!("kind: Project\nid: {id}\nname: {id}\nstatus: active\nboundary: core\nrepo: {repo}\nbranch: {branch}\n")
+    format!(
+        "kind: Project\nid: {id}\nname: {id}\nstatus: active\nboundary: core\nrepo: {repo}\nbranch: {branch}\n"
+    )
 }
 
 fn mismatch<'a>(state: &'a Value, entity: &str, field: &str) -> Option<&'a Value> {
@@ -75,17 +77,22 @@ async fn repositories_and_branches_are_seen_and_missing_ones_are_mismatches() {
 
     let state = wait_for(EVENTUALLY, "mismatches of the missing branch and repository", async || {
         let state = daemon.state().await;
-        (mismatch(&state, "project/release", "branch").is_some() && mismatch(&state, "project/gone", "repo").is_some())
-            .then_some(state)
+        (mismatch(&state, "project/release", "branch").is_some()
+            && mismatch(&state, "project/gone", "repo").is_some())
+        .then_some(state)
     })
     .await;
     let branch = mismatch(&state, "project/release", "branch").expect("branch mismatch");
-    assert_eq!((&branch["desired"], &branch["observed"]), (&Value::from("release-2"), &Value::from("missing")));
+    assert_eq!(
+        (&branch["desired"], &branch["observed"]),
+        (&Value::from("release-2"), &Value::from("missing"))
+    );
     assert_eq!(mismatch(&state, "project/gone", "repo").expect("repo")["observed"], "missing");
     assert!(mismatch(&state, "project/app", "branch").is_none(), "{:#}", state["mismatches"]);
 
     // A task triaged into the project takes its repository and branch, and so its mismatch.
-    let (status, item, _) = daemon.post_json("/api/v1/inbox", serde_json::json!({"text": "Cut the release"})).await;
+    let (status, item, _) =
+        daemon.post_json("/api/v1/inbox", serde_json::json!({"text": "Cut the release"})).await;
     assert_eq!(status, 201, "{item}");
     let id = item["id"].as_str().expect("id").to_string();
     let triage = serde_json::json!({"classification": "task", "priority": "high", "domain": "backend", "project": "release"});
@@ -101,8 +108,9 @@ async fn repositories_and_branches_are_seen_and_missing_ones_are_mismatches() {
     git(&repo, &["branch", "release-2"]);
     wait_for(EVENTUALLY, "the branch mismatches to clear", async || {
         let state = daemon.state().await;
-        (mismatch(&state, "project/release", "branch").is_none() && mismatch(&state, &entity, "branch").is_none())
-            .then_some(())
+        (mismatch(&state, "project/release", "branch").is_none()
+            && mismatch(&state, &entity, "branch").is_none())
+        .then_some(())
     })
     .await;
     let after: Vec<_> = file_contents(&repo).into_iter().filter(|(p, _)| !p.contains("release-2")).collect();

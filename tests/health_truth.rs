@@ -1,7 +1,7 @@
-//! Health that never lies, against the real binary: the default health rules apply whatever
-//! a workspace's `rules/` holds; a failed observation is never `healthy`; a ping always counts,
-//! whatever its body and however its client sends it; a reader sees its own write; and the
-//! command line sits at the top of the program.
+//! Health that never lies, against the real binary: the default health rules apply whatever a
+//! workspace's `rules/` holds; a failed observation is never `healthy`, nor is an output whose
+//! file is missing; a ping always counts, whatever its body and however its client sends it; a
+//! reader sees its own write; and the command line sits at the top of the program.
 
 mod support;
 
@@ -145,6 +145,37 @@ async fn failed_probes_below_the_threshold_are_a_warning_and_never_healthy() {
         transitions(&workspace, "integration", "gateway"),
         [("unknown".to_string(), "warning".to_string()), ("warning".to_string(), "failed".to_string())],
         "unknown -> warning -> failed, never healthy"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_whose_file_is_missing_is_unknown_then_stale_never_healthy() {
+    let workspace = Workspace::new();
+    workspace.write(
+        "desired/outputs.yaml",
+        "kind: Output\nid: report\nlocation: out/report-*.txt\nmax_age: 3s\ngrace: 1s\n",
+    );
+    let daemon = Daemon::start(&workspace).await;
+    let waiting = wait_for(EVENTUALLY, "the first file probe", async || {
+        let state = daemon.state().await;
+        let output = entity_in(&state, "output", "report")?;
+        (!output["last"].is_null()).then_some(output)
+    })
+    .await;
+    assert_eq!(
+        (waiting["health"].as_str(), waiting["reason"].as_str()),
+        (Some("unknown"), Some("NoOutcome")),
+        "{waiting:#}"
+    );
+    assert_eq!(waiting["message"], "no file matches out/report-*.txt yet", "{waiting:#}");
+    daemon.wait_health("output", "report", "stale", EVENTUALLY).await;
+    workspace.write("out/report-1.txt", "done\n");
+    let healthy = daemon.wait_health("output", "report", "healthy", EVENTUALLY).await;
+    assert_eq!(healthy["message"], "out/report-1.txt, 5 bytes", "{healthy:#}");
+    assert_eq!(
+        transitions(&workspace, "output", "report"),
+        [("unknown".to_string(), "stale".to_string()), ("stale".to_string(), "healthy".to_string())],
+        "no file is never healthy"
     );
 }
 

@@ -45,7 +45,8 @@ async fn prometheus_scrapes_entity_health() {
     assert_eq!(daemon.get("/ping/pinged").await.status, 200);
 
     let storage = tempfile::tempdir().expect("tempdir");
-    let prometheus = Prometheus::start(storage.path(), &[daemon.addr], &[examples().join("alerts.yml")]).await;
+    let prometheus =
+        Prometheus::start(storage.path(), &[daemon.addr], &[examples().join("alerts.yml")]).await;
     let value_of = |result: &[(Value, String)], id: &str| {
         result.iter().find(|(labels, _)| labels["entity_id"] == id).map(|(_, value)| value.clone())
     };
@@ -135,8 +136,11 @@ async fn promtool_finds_nothing_in_the_metrics() {
 }
 
 fn promtool(args: &[&str]) {
-    let out =
-        Command::new(prometheus_tool("promtool")).args(args).current_dir(examples()).output().expect("promtool starts");
+    let out = Command::new(prometheus_tool("promtool"))
+        .args(args)
+        .current_dir(examples())
+        .output()
+        .expect("promtool starts");
     assert!(
         out.status.success(),
         "promtool {args:?}:\n{}{}",

@@ -36,14 +36,20 @@ fn checkout(host: &str) -> Workspace {
 async fn two_daemons_judge_disjoint_slices_of_one_workspace() {
     let (one, two) = (checkout("one"), checkout("two"));
     let (first, second) = (Daemon::start(&one).await, Daemon::start(&two).await);
-    for (daemon, mine, theirs) in [(&first, "backup-one", "backup-two"), (&second, "backup-two", "backup-one")] {
+    for (daemon, mine, theirs) in
+        [(&first, "backup-one", "backup-two"), (&second, "backup-two", "backup-one")]
+    {
         let judged = daemon.wait_health("routine", mine, "stale", EVENTUALLY).await;
         assert_eq!(judged["reason"], "Overdue", "{judged:#}");
         let other = daemon.wait_entity("routine", theirs, EVENTUALLY).await;
         assert_eq!(other["health"], "unknown", "{other:#}");
         assert_eq!(other["reason"], "NotSelected", "{other:#}");
         let state = daemon.state().await;
-        assert_eq!(state["summary"]["counts"]["stale"], 1, "only its own slice counts: {:#}", state["summary"]);
+        assert_eq!(
+            state["summary"]["counts"]["stale"], 1,
+            "only its own slice counts: {:#}",
+            state["summary"]
+        );
         let metrics = daemon.metrics().await;
         assert!(metrics.contains(&format!("entity_id=\"{mine}\"")), "{metrics}");
         assert!(!metrics.contains(&format!("entity_id=\"{theirs}\"")), "{metrics}");
@@ -180,4 +186,3 @@ async fn one_prometheus_scraping_both_hosts_sees_each_entity_from_exactly_one() 
         "stale routines by instance within {SCRAPED:?}: {stale:?}, want {want_stale:?}"
     );
 }
-

@@ -324,7 +324,12 @@ fn judge(home: &Home, scan: &openclaw::Scan) {
         ledger::ledger(job, &runs, since, now, Duration::from_secs(300), chrono_tz::UTC);
     }
     for config in &scan.heartbeats {
-        assert_eq!(config.enabled, config.every.is_some(), "agent {}: enabled without a cadence", config.agent_id);
+        assert_eq!(
+            config.enabled,
+            config.every.is_some(),
+            "agent {}: enabled without a cadence",
+            config.agent_id
+        );
         assert!(config.every.is_none_or(|e| !e.is_zero()), "agent {}: a zero cadence", config.agent_id);
         let beats = scan
             .agents
@@ -400,7 +405,11 @@ pub fn openclaw_transcript(data: &[u8]) {
     let usage = one.new_usage.len() + two.new_usage.len();
     assert!(usage <= complete_lines(data), "{usage} usage entries from {} lines", complete_lines(data));
     for u in one.new_usage.iter().chain(&two.new_usage) {
-        assert_eq!((u.agent_id.as_str(), u.session_id.as_str()), (AGENT, SESSION), "usage of another session");
+        assert_eq!(
+            (u.agent_id.as_str(), u.session_id.as_str()),
+            (AGENT, SESSION),
+            "usage of another session"
+        );
     }
     assert!(two.agents.iter().any(|a| a.agent_id == AGENT), "the agent with a transcript is unknown");
     rescan_is_quiet(&mut home);

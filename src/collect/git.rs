@@ -191,7 +191,8 @@ struct Repo {
 
 impl Repo {
     async fn inspect(path: &Path) -> Repo {
-        let mut repo = Repo { status: "ok".to_string(), checked_out: None, uncommitted_changes: None, error: None };
+        let mut repo =
+            Repo { status: "ok".to_string(), checked_out: None, uncommitted_changes: None, error: None };
         if !path.is_dir() {
             repo.status = "missing".to_string();
             return repo;

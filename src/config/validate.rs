@@ -293,8 +293,7 @@ fn describe_rejected(value: &str) -> String {
 }
 
 pub(super) fn load(workspace: &Path, now: DateTime<Utc>) -> Result<Config, LoadErrors> {
-    let mut cx =
-        Cx::new(workspace, now);
+    let mut cx = Cx::new(workspace, now);
 
     let settings = read_settings(&mut cx);
     let mut files: Vec<(String, String)> = Vec::new();
@@ -315,8 +314,7 @@ pub(super) fn load_sources(
     sources: Sources,
     now: DateTime<Utc>,
 ) -> Result<Config, LoadErrors> {
-    let cx =
-        Cx::new(workspace, now);
+    let cx = Cx::new(workspace, now);
     compile(cx, sources)
 }
 
@@ -470,7 +468,8 @@ fn settings(cx: &mut Cx, raw: Option<&raw::Settings>) -> Settings {
     let openclaw_every =
         cx.duration_or(path, "every", openclaw.every.as_ref(), Duration::from_secs(15)).max(MIN_PERIOD);
     let git = raw.git.clone().unwrap_or_default();
-    let git_every = cx.duration_or(path, "every", git.every.as_ref(), Duration::from_secs(60)).max(MIN_PERIOD);
+    let git_every =
+        cx.duration_or(path, "every", git.every.as_ref(), Duration::from_secs(60)).max(MIN_PERIOD);
     let limits = raw.limits.clone().unwrap_or_default();
     Settings {
         listen: raw.listen.as_ref().map_or_else(|| DEFAULT_LISTEN.to_string(), |l| l.value.clone()),
@@ -639,7 +638,10 @@ const PARALLEL_DOCUMENTS: usize = 256;
 /// Every document parsed (`documents` names each one's file by its index in `files`), in
 /// order; on as many threads as there are cores when there are many, since each document is
 /// parsed on its own.
-fn parse_documents(files: &[(String, String)], documents: &[(usize, Document)]) -> Vec<Result<RawDoc, ConfigError>> {
+fn parse_documents(
+    files: &[(String, String)],
+    documents: &[(usize, Document)],
+) -> Vec<Result<RawDoc, ConfigError>> {
     let parse = |part: &[(usize, Document)]| -> Vec<_> {
         part.iter().map(|(index, document)| parse_document(&files[*index].0, document)).collect()
     };
@@ -648,9 +650,14 @@ fn parse_documents(files: &[(String, String)], documents: &[(usize, Document)]) 
         return parse(documents);
     }
     std::thread::scope(|scope| {
-        let parts: Vec<_> =
-            documents.chunks(documents.len().div_ceil(threads)).map(|part| scope.spawn(move || parse(part))).collect();
-        parts.into_iter().flat_map(|part| part.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        let parts: Vec<_> = documents
+            .chunks(documents.len().div_ceil(threads))
+            .map(|part| scope.spawn(move || parse(part)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
     })
 }
 
@@ -1859,7 +1866,9 @@ mod tests {
     fn many_documents_parse_in_parallel_and_keep_their_order() {
         // Enough documents over two files for several threads; a duplicate id is reported at
         // the later of the two, and a broken document at its own line, as one thread would.
-        let routine = |i: usize| format!("kind: Routine\nid: r{i}\nschedule: '0 * * * *'\nobserve:\n  heartbeat: {{}}\n");
+        let routine = |i: usize| {
+            format!("kind: Routine\nid: r{i}\nschedule: '0 * * * *'\nobserve:\n  heartbeat: {{}}\n")
+        };
         let first: Vec<String> = (0..400).map(routine).collect();
         let mut second: Vec<String> = (400..800).map(routine).collect();
         second[300] = routine(10);
@@ -1875,7 +1884,8 @@ mod tests {
         let errors = load_sources(Path::new("/nonexistent"), sources, Utc::now()).expect_err("two errors").0;
         let places: Vec<(String, u32)> = errors.iter().map(|e| (e.path.clone(), e.line)).collect();
         // Documents of b.yaml are 6 lines each (5 and the `---`).
-        let expected = [("desired/b.yaml".to_string(), 300 * 6 + 2), ("desired/b.yaml".to_string(), 350 * 6 + 3)];
+        let expected =
+            [("desired/b.yaml".to_string(), 300 * 6 + 2), ("desired/b.yaml".to_string(), 350 * 6 + 3)];
         assert_eq!(places, expected, "{} errors, the first: {:?}", errors.len(), errors.first());
         assert!(errors[0].message.contains("first defined at desired/a.yaml:62:"), "{}", errors[0].message);
     }

@@ -79,8 +79,11 @@ mod tests {
     const SK: &str = concat!("sk", "-proj-", "abcDEF1234567890ghijKLMN");
 
     fn example() -> LiveState {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/state/mission-control.example.json"))
-            .expect("the example snapshot");
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/state/mission-control.example.json"
+        ))
+        .expect("the example snapshot");
         let mut live: LiveState = serde_json::from_str(&text).expect("the example parses");
         let routine = live.routines.first_mut().expect("a routine");
         routine.message = format!("failed with Authorization: Bearer {CREDENTIAL}");

@@ -95,7 +95,8 @@ pub fn read_events(state_dir: &Path, filter: &EventFilter) -> Result<Vec<Event>,
         let start = match &seek_text {
             Some(key) => {
                 let len = segment.file.metadata().map_err(|e| EventLogError::read(&segment.path, e))?.len();
-                seek_stamp(&segment.file, len, key.as_bytes()).map_err(|e| EventLogError::read(&segment.path, e))?
+                seek_stamp(&segment.file, len, key.as_bytes())
+                    .map_err(|e| EventLogError::read(&segment.path, e))?
             }
             None => 0,
         };

@@ -433,7 +433,10 @@ fn peek_seq_reads_only_the_leading_seq() {
 #[test]
 fn peek_timestamp_reads_only_the_writers_spelling() {
     let cases: [(&[u8], Option<&[u8]>); 6] = [
-        (br#"{"seq":17,"timestamp":"2026-11-25T07:00:00.123Z","type":"x"}"#, Some(b"2026-11-25T07:00:00.123Z")),
+        (
+            br#"{"seq":17,"timestamp":"2026-11-25T07:00:00.123Z","type":"x"}"#,
+            Some(b"2026-11-25T07:00:00.123Z"),
+        ),
         (br#"{"seq":17,"timestamp":"2026-11-25T07:00:00Z","type":"x"}"#, None),
         (br#"{"seq":17,"timestamp":"2026-11-25T07:00:00.123+01:00","type":"x"}"#, None),
         (br#"{"seq": 17, "timestamp": "2026-11-25T07:00:00.123Z"}"#, None),
@@ -464,7 +467,8 @@ fn since_skips_unparsed_lines_exactly_as_the_filter_would() {
     drop(file);
     let every = all(&log);
     assert_eq!(every.len(), 41);
-    for offset_us in [0i64, 1, 999, 1_000, 4_999_999, 5_000_000, 5_100_000, 5_100_001, 9_750_000, 20_000_000] {
+    for offset_us in [0i64, 1, 999, 1_000, 4_999_999, 5_000_000, 5_100_000, 5_100_001, 9_750_000, 20_000_000]
+    {
         let since = base + chrono::Duration::microseconds(offset_us);
         let filter = EventFilter { since: Some(since), ..Default::default() };
         let expected: Vec<u64> = every.iter().filter(|e| filter.matches(e)).map(|e| e.seq).collect();
@@ -495,7 +499,8 @@ fn since_in_a_long_log_reads_from_the_bisected_place_and_misses_nothing() {
     log.append(events).expect("append");
     assert!(fs::metadata(log.path()).expect("stat").len() > 1_000_000);
     let every = all(&log);
-    for minutes in [0i64, 1, 59, 60, 61, 1_000, 2_940, 2_945, 2_950, 2_970, 2_999, 3_000, 5_990, 5_999, 6_000] {
+    for minutes in [0i64, 1, 59, 60, 61, 1_000, 2_940, 2_945, 2_950, 2_970, 2_999, 3_000, 5_990, 5_999, 6_000]
+    {
         let since = base + chrono::Duration::minutes(minutes) + chrono::Duration::microseconds(500);
         let filter = EventFilter { since: Some(since), ..Default::default() };
         let expected: Vec<u64> = every.iter().filter(|e| filter.matches(e)).map(|e| e.seq).collect();

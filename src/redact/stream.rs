@@ -34,8 +34,8 @@
 use std::borrow::Cow;
 
 use serde::ser::{
-    self, Error as _, Impossible, Serialize, SerializeMap, SerializeSeq, SerializeStruct, SerializeStructVariant,
-    SerializeTuple, SerializeTupleStruct, SerializeTupleVariant, Serializer,
+    self, Error as _, Impossible, Serialize, SerializeMap, SerializeSeq, SerializeStruct,
+    SerializeStructVariant, SerializeTuple, SerializeTupleStruct, SerializeTupleVariant, Serializer,
 };
 use serde_json::Value;
 
@@ -186,8 +186,13 @@ impl<'r, S: Serializer> Serializer for Redacting<'r, S> {
         }
     }
 
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, name: &'static str, value: &T) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_newtype_struct(name, &Redacted { value, redactor: self.redactor, omit: self.omit })
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        self.inner
+            .serialize_newtype_struct(name, &Redacted { value, redactor: self.redactor, omit: self.omit })
     }
 
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
@@ -225,7 +230,11 @@ impl<'r, S: Serializer> Serializer for Redacting<'r, S> {
         Ok(Seq { inner: self.inner.serialize_tuple(len)?, redactor: self.redactor })
     }
 
-    fn serialize_tuple_struct(self, name: &'static str, len: usize) -> Result<Self::SerializeTupleStruct, S::Error> {
+    fn serialize_tuple_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeTupleStruct, S::Error> {
         Ok(Seq { inner: self.inner.serialize_tuple_struct(name, len)?, redactor: self.redactor })
     }
 
@@ -364,7 +373,8 @@ impl<M: SerializeMap> SerializeMap for Map<'_, M> {
     type Error = M::Error;
 
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), M::Error> {
-        self.rule = key.serialize(KeySink { map: &mut self.inner, redactor: self.redactor, omit: self.omit })?;
+        self.rule =
+            key.serialize(KeySink { map: &mut self.inner, redactor: self.redactor, omit: self.omit })?;
         Ok(())
     }
 
@@ -381,7 +391,11 @@ impl<M: SerializeMap> SerializeStruct for Map<'_, M> {
     type Ok = M::Ok;
     type Error = M::Error;
 
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), M::Error> {
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), M::Error> {
         self.rule = write_key(&mut self.inner, self.redactor, self.omit, key)?;
         self.value(value)
     }
@@ -399,7 +413,11 @@ struct Buffered<'r, S, B> {
 }
 
 impl<S: Serializer, B> Buffered<'_, S, B> {
-    fn finish(target: S, redactor: &Redactor, value: Result<Value, serde_json::Error>) -> Result<S::Ok, S::Error> {
+    fn finish(
+        target: S,
+        redactor: &Redactor,
+        value: Result<Value, serde_json::Error>,
+    ) -> Result<S::Ok, S::Error> {
         let mut value = value.map_err(S::Error::custom)?;
         redactor.redact_json(&mut value);
         value.serialize(target)
@@ -421,7 +439,11 @@ impl<S: Serializer> SerializeTupleVariant for Buffered<'_, S, ValueTupleVariant>
 impl<S: Serializer> SerializeStructVariant for Buffered<'_, S, ValueStructVariant> {
     type Ok = S::Ok;
     type Error = S::Error;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), S::Error> {
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), S::Error> {
         self.buffer.serialize_field(key, value).map_err(S::Error::custom)
     }
     fn end(self) -> Result<S::Ok, S::Error> {
@@ -483,10 +505,19 @@ impl<M: SerializeMap> Serializer for KeySink<'_, '_, M> {
     fn serialize_char(self, v: char) -> Result<KeyRule, M::Error> {
         self.write(v.encode_utf8(&mut [0; 4]))
     }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<KeyRule, M::Error> {
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<KeyRule, M::Error> {
         self.write(variant)
     }
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, value: &T) -> Result<KeyRule, M::Error> {
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<KeyRule, M::Error> {
         value.serialize(self)
     }
     fn serialize_bool(self, v: bool) -> Result<KeyRule, M::Error> {
@@ -558,7 +589,11 @@ impl<M: SerializeMap> Serializer for KeySink<'_, '_, M> {
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, M::Error> {
         Err(key_must_be_a_string())
     }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, M::Error> {
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, M::Error> {
         Err(key_must_be_a_string())
     }
     fn serialize_tuple_variant(
@@ -621,7 +656,11 @@ impl Serializer for NullProbe {
     fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<bool, Self::Error> {
         value.serialize(self)
     }
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, value: &T) -> Result<bool, Self::Error> {
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<bool, Self::Error> {
         value.serialize(self)
     }
     fn serialize_f32(self, v: f32) -> Result<bool, Self::Error> {
@@ -693,7 +732,13 @@ impl Serializer for NullProbe {
     fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<NotNull, Self::Error> {
         Ok(NotNull)
     }
-    fn serialize_tuple_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<NotNull, Self::Error> {
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<NotNull, Self::Error> {
         Ok(NotNull)
     }
     fn serialize_map(self, _: Option<usize>) -> Result<NotNull, Self::Error> {
@@ -793,10 +838,12 @@ mod tests {
         let want = via_tree(redactor, value);
         let streamed = Redacted::with(redactor, value);
         assert_eq!(serde_json::to_value(&streamed).expect("to_value"), want);
-        let compact: Value = serde_json::from_slice(&serde_json::to_vec(&streamed).expect("to_vec")).expect("json");
+        let compact: Value =
+            serde_json::from_slice(&serde_json::to_vec(&streamed).expect("to_vec")).expect("json");
         assert_eq!(compact, want);
         let pretty: Value =
-            serde_json::from_slice(&serde_json::to_vec_pretty(&streamed).expect("to_vec_pretty")).expect("json");
+            serde_json::from_slice(&serde_json::to_vec_pretty(&streamed).expect("to_vec_pretty"))
+                .expect("json");
         assert_eq!(pretty, want);
         want
     }
@@ -953,8 +1000,12 @@ mod tests {
     #[serde(tag = "type")]
     enum Tagged {
         #[serde(rename = "known-secret-value")]
-        Known { note: String },
-        Other { password: String },
+        Known {
+            note: String,
+        },
+        Other {
+            password: String,
+        },
     }
 
     #[derive(Serialize)]
@@ -1036,7 +1087,9 @@ mod tests {
                 .into_iter()
                 .collect(),
                 by_number: [(1, t[4].clone()), (123456789, t[5].clone())].into_iter().collect(),
-                by_flag: [(true, json!({"token": t[6], "ok": t[7]})), (false, Value::Null)].into_iter().collect(),
+                by_flag: [(true, json!({"token": t[6], "ok": t[7]})), (false, Value::Null)]
+                    .into_iter()
+                    .collect(),
                 by_char: [('k', t[8].clone())].into_iter().collect(),
                 kinds: vec![
                     Kind::Plain,
@@ -1059,7 +1112,9 @@ mod tests {
                 renamed: t[7].clone(),
                 renamed_sensitive: t[8].clone(),
                 nested: vec![
-                    [("secret".to_owned(), None), ("x_token".to_owned(), Some(json!([t[9]])))].into_iter().collect(),
+                    [("secret".to_owned(), None), ("x_token".to_owned(), Some(json!([t[9]])))]
+                        .into_iter()
+                        .collect(),
                     [(t[10].clone(), Some(json!({"set-cookie": null, "v": t[11]})))].into_iter().collect(),
                 ],
                 skipped: some(&t[0]),
@@ -1091,7 +1146,9 @@ mod tests {
             let sample = Sample::from_texts(&secrets, 1.5, present);
             let out = assert_same(&redactor, &sample);
             let text = out.to_string();
-            for secret in ["AAHdqTcv", "abcDEF1234", "1234567890abcdefghij", "AbCdEfGhIjKl", "IOSFODNN7", "dozjgNry"] {
+            for secret in
+                ["AAHdqTcv", "abcDEF1234", "1234567890abcdefghij", "AbCdEfGhIjKl", "IOSFODNN7", "dozjgNry"]
+            {
                 assert!(!text.contains(secret), "{secret} leaked in {text}");
             }
             for secret in ["MIIEowIBAAK", "f00dBABE", "dXNlcjpw", "hunter2pass", "s3cr3tQueryValue", KNOWN] {
@@ -1099,7 +1156,8 @@ mod tests {
             }
         }
         // Spot checks of the key rule, beside the equality.
-        let out = serde_json::to_value(Redacted::with(&redactor, &Sample::from_texts(&secrets, 1.5, false))).unwrap();
+        let out = serde_json::to_value(Redacted::with(&redactor, &Sample::from_texts(&secrets, 1.5, false)))
+            .unwrap();
         assert_eq!(out["client_secret"], Value::Null);
         assert_eq!(out["ratio_secret"], Value::Null);
         assert_eq!(out["unit_token"], Value::Null);
@@ -1115,8 +1173,11 @@ mod tests {
 
     #[test]
     fn the_live_state_comes_out_as_redact_json_leaves_it() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/state/mission-control.example.json"))
-            .expect("the example snapshot");
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/state/mission-control.example.json"
+        ))
+        .expect("the example snapshot");
         let mut live: crate::state::LiveState = serde_json::from_str(&text).expect("the example parses");
         let redactor = redactor();
         assert_same(&redactor, &live);
@@ -1130,7 +1191,8 @@ mod tests {
             evidence.error = Some(format!("GET https://u:{KNOWN}@h/?token=x failed"));
         }
         let mismatch = live.mismatches.first_mut().expect("a mismatch");
-        mismatch.desired = json!({"headers": {"Authorization": {"credential": "api"}, "Cookie": null}, "url": TELEGRAM});
+        mismatch.desired =
+            json!({"headers": {"Authorization": {"credential": "api"}, "Cookie": null}, "url": TELEGRAM});
         mismatch.observed = json!([{"api_key_secret": 1}, GHP, null, 2.5]);
         live.workspace_revision = Some(AWS.to_owned());
         let out = assert_same(&redactor, &live);
@@ -1160,7 +1222,8 @@ mod tests {
         // The documented difference: redact_json merges keys that redact alike, the stream
         // writes both; either way no secret comes out.
         let redactor = redactor();
-        let value: BTreeMap<String, String> = [(SK.to_owned(), "a".to_owned()), (GHP.to_owned(), KNOWN.to_owned())].into();
+        let value: BTreeMap<String, String> =
+            [(SK.to_owned(), "a".to_owned()), (GHP.to_owned(), KNOWN.to_owned())].into();
         let text = serde_json::to_string(&Redacted::with(&redactor, &value)).unwrap();
         assert_eq!(text, r#"{"[REDACTED]":"[REDACTED]","[REDACTED]":"a"}"#);
     }

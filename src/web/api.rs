@@ -53,14 +53,22 @@ async fn command(
     for (key, value) in &pairs {
         match key.as_str() {
             "min_seq" => {
-                min_seq = Some(value.parse::<u64>().map_err(|_| bad(format!("min_seq: a whole number, not {value:?}")))?)
+                min_seq = Some(
+                    value
+                        .parse::<u64>()
+                        .map_err(|_| bad(format!("min_seq: a whole number, not {value:?}")))?,
+                )
             }
             "format" if value == "json" => json = true,
             "format" if value == "text" => json = false,
             "format" => return Err(bad(format!("format: text or json, not {value:?}"))),
             "owner" if value.len() <= 128 => owner = Some(value.clone()),
             "owner" => return Err(bad("owner: at most 128 characters".to_string())),
-            _ => return Err(bad("unknown parameter; the parameters are format, owner and min_seq".to_string())),
+            _ => {
+                return Err(
+                    bad("unknown parameter; the parameters are format, owner and min_seq".to_string()),
+                );
+            }
         }
     }
     if owner.is_some() && !name.eq_ignore_ascii_case("mytasks") {

@@ -40,8 +40,8 @@ pub use ops::{
 };
 pub use request::Request;
 pub use task::{Status, TITLE_CHARS, Task, Via, describe_moves, moves, title_of};
-pub use usage::{money, 
-    Totals, UsageRecord, UsageTotals, cost, in_scope, price_for, spent, today, totals, window_start,
+pub use usage::{
+    Totals, UsageRecord, UsageTotals, cost, in_scope, money, price_for, spent, today, totals, window_start,
 };
 
 /// The entity id of a task that does not exist yet: the event log stores the event with

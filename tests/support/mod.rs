@@ -1028,7 +1028,9 @@ pub fn prometheus_tool(name: &str) -> PathBuf {
         .map(|dir| dir.join(name))
         .find(|path| path.is_file())
         .unwrap_or_else(|| {
-            panic!("{name} is not installed: install the Debian package prometheus (bash scripts/test.sh does)")
+            panic!(
+                "{name} is not installed: install the Debian package prometheus (bash scripts/test.sh does)"
+            )
         })
 }
 
@@ -1042,7 +1044,9 @@ pub fn alertmanager_binary() -> PathBuf {
     std::env::split_paths(&path)
         .flat_map(|dir| [dir.join("prometheus-alertmanager"), dir.join("alertmanager")])
         .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| panic!("no Alertmanager binary: install the Debian package prometheus-alertmanager"))
+        .unwrap_or_else(|| {
+            panic!("no Alertmanager binary: install the Debian package prometheus-alertmanager")
+        })
 }
 
 /// A Prometheus server on a free loopback port with its own storage, scraping `targets` every
@@ -1162,7 +1166,8 @@ impl Daemon {
             .await
             .expect("request");
         let status = answer.status().as_u16();
-        let seq = answer.headers().get("x-event-seq").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        let seq =
+            answer.headers().get("x-event-seq").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
         let text = answer.text().await.expect("body");
         (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}")), seq)
     }
