@@ -31,6 +31,7 @@ use crate::state::{self, LiveState, Observation};
 
 mod snapshot;
 
+pub use snapshot::Published;
 use snapshot::write_snapshot;
 
 /// Live state is republished at most this often under load.
@@ -48,8 +49,8 @@ const MAX_UNSTORED: usize = 10_000;
 pub struct Shared {
     pub workspace: PathBuf,
     pub config: RwLock<Arc<Config>>,
-    /// The redacted live state as JSON bytes, ready to serve.
-    pub live: RwLock<Arc<Vec<u8>>>,
+    /// The live state last published; `None` before the first publication.
+    pub live: RwLock<Option<Arc<Published>>>,
     pub ready: AtomicBool,
     pub writer: EventWriter,
     pub metrics: Arc<Metrics>,
@@ -62,6 +63,16 @@ pub struct Shared {
 impl Shared {
     pub fn config(&self) -> Arc<Config> {
         self.config.read().map(|c| c.clone()).unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// The live state last published; `None` before the first publication.
+    pub fn published(&self) -> Option<Arc<Published>> {
+        self.live.read().map(|p| p.clone()).unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// The redacted JSON of the live state last published (made on first use).
+    pub fn published_bytes(&self) -> Option<Arc<Vec<u8>>> {
+        self.published().map(|p| p.bytes())
     }
 }
 
@@ -182,7 +193,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     let shared = Arc::new(Shared {
         workspace: workspace.clone(),
         config: RwLock::new(config.clone()),
-        live: RwLock::new(Arc::new(Vec::new())),
+        live: RwLock::new(None),
         ready: AtomicBool::new(false),
         writer: writer.clone(),
         metrics: metrics.clone(),
@@ -828,12 +839,13 @@ impl Reconciler {
         self.shared.metrics.alerts_firing.set(live.alerts.firing.len() as i64);
         self.update_metrics(&live);
         self.shared.metrics.set_work(self.engine.board());
-        let bytes = snapshot::published_bytes(&live);
-        if let Ok(mut shared) = self.shared.live.write() {
-            *shared = Arc::new(bytes);
+        let live = Arc::new(live);
+        let published = Some(Arc::new(Published::new(live.clone())));
+        match self.shared.live.write() {
+            Ok(mut shared) => *shared = published,
+            Err(poisoned) => *poisoned.into_inner() = published,
         }
         self.shared.published_seq.send_replace(live.summary.last_event_seq);
-        let live = Arc::new(live);
         self.view = Some((live.clone(), self.engine.shared_board()));
         self.dirty = false;
         self.published_at = Some(now);

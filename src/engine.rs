@@ -22,7 +22,7 @@ pub const SOURCE: &str = "reconciler";
 
 pub struct Engine {
     config: Arc<Config>,
-    states: BTreeMap<EntityKey, EntityState>,
+    states: BTreeMap<EntityKey, Arc<EntityState>>,
     /// Each judged entity's next wakeup, and the same ordered by time.
     wakeups: HashMap<EntityKey, DateTime<Utc>>,
     timeline: BTreeSet<(DateTime<Utc>, EntityKey)>,
@@ -63,7 +63,7 @@ impl Engine {
                 .chain(snapshot.projects)
                 .chain(snapshot.budgets)
             {
-                previous.insert((s.kind.clone(), s.id.clone()), s);
+                previous.insert((s.kind.clone(), s.id.clone()), Arc::unwrap_or_clone(s));
             }
         }
         let mut engine = Engine {
@@ -90,7 +90,7 @@ impl Engine {
     }
 
     pub fn state(&self, key: &EntityKey) -> Option<&EntityState> {
-        self.states.get(key)
+        self.states.get(key).map(|s| &**s)
     }
 
     /// The owner's work as folded so far.
@@ -108,7 +108,7 @@ impl Engine {
     pub fn set_config(&mut self, config: Arc<Config>, now: DateTime<Utc>) {
         let previous = std::mem::take(&mut self.states)
             .into_values()
-            .map(|s| ((s.kind.clone(), s.id.clone()), s))
+            .map(|s| ((s.kind.clone(), s.id.clone()), Arc::unwrap_or_clone(s)))
             .collect();
         self.wakeups.clear();
         self.timeline.clear();
@@ -145,7 +145,7 @@ impl Engine {
             if state.first_seen.is_none() {
                 state.first_seen = Some(now);
             }
-            self.states.insert(entity.key.clone(), state);
+            self.states.insert(entity.key.clone(), Arc::new(state));
         }
     }
 
@@ -194,7 +194,7 @@ impl Engine {
     fn apply_cron_run(&mut self, event: &Event) -> Option<EntityKey> {
         let key = EntityKey::new(Kind::from_lower(&event.entity_type)?, event.entity_id.clone());
         let entity = self.config.entity(&key)?.clone();
-        let state = self.states.get_mut(&key)?;
+        let state = self.states.get_mut(&key).map(Arc::make_mut)?;
         let error =
             event.data.as_ref().and_then(|d| d.get("error")).and_then(|e| e.as_str()).map(String::from);
         let ok = match event.status.as_str() {
@@ -218,20 +218,20 @@ impl Engine {
     pub fn apply_openclaw(&mut self, observed: crate::collect::watch::Observed) -> Vec<EntityKey> {
         let mut changed = Vec::new();
         for (key, ledger) in observed.ledgers {
-            if let Some(state) = self.states.get_mut(&key) {
+            if let Some(state) = self.states.get_mut(&key).map(Arc::make_mut) {
                 state.ledger = Some(ledger);
                 changed.push(key);
             }
         }
         for (key, heartbeat) in observed.heartbeats {
-            if let Some(state) = self.states.get_mut(&key) {
+            if let Some(state) = self.states.get_mut(&key).map(Arc::make_mut) {
                 state.heartbeat = Some(heartbeat);
                 changed.push(key);
             }
         }
         for (key, at) in observed.activity {
             let Some(entity) = self.config.entity(&key).cloned() else { continue };
-            let Some(state) = self.states.get_mut(&key) else { continue };
+            let Some(state) = self.states.get_mut(&key).map(Arc::make_mut) else { continue };
             if state.last_signal.is_none_or(|t| t < at) {
                 observe::apply_probe(
                     &entity,
@@ -254,7 +254,7 @@ impl Engine {
         let mut changed = Vec::new();
         for finding in findings {
             let Some(key) = &finding.target.project else { continue };
-            let Some(state) = self.states.get_mut(key) else { continue };
+            let Some(state) = self.states.get_mut(key).map(Arc::make_mut) else { continue };
             let facts = serde_json::to_value(&finding.facts).unwrap_or_default();
             if state.details.get("git") != Some(&facts) {
                 state.details.insert("git".to_string(), facts);
@@ -265,7 +265,8 @@ impl Engine {
         let named: std::collections::HashSet<&EntityKey> =
             findings.iter().filter_map(|f| f.target.project.as_ref()).collect();
         for (key, state) in &mut self.states {
-            if key.kind == Kind::Project && !named.contains(key) && state.details.remove("git").is_some() {
+            if key.kind == Kind::Project && !named.contains(key) && state.details.contains_key("git") {
+                Arc::make_mut(state).details.remove("git");
                 changed.push(key.clone());
             }
         }
@@ -278,7 +279,7 @@ impl Engine {
     fn apply_report(&mut self, event: &Event) -> Option<EntityKey> {
         let key = EntityKey::new(Kind::Agent, event.entity_id.clone());
         let entity = self.config.entity(&key)?.clone();
-        let state = self.states.get_mut(&key)?;
+        let state = self.states.get_mut(&key).map(Arc::make_mut)?;
         let status = event.status.to_ascii_lowercase();
         let ok = !matches!(status.as_str(), "error" | "failed" | "failing" | "crashed" | "stuck");
         let observation = Observation {
@@ -317,14 +318,14 @@ impl Engine {
     /// Folds a ping that did not come through the log (`record_pings: false`).
     pub fn apply_ping(&mut self, key: &EntityKey, ping: &Ping) -> bool {
         let Some(entity) = self.config.entity(key).cloned() else { return false };
-        let Some(state) = self.states.get_mut(key) else { return false };
+        let Some(state) = self.states.get_mut(key).map(Arc::make_mut) else { return false };
         observe::apply_ping(&entity, state, ping);
         true
     }
 
     pub fn apply_probe(&mut self, key: &EntityKey, observation: Observation) -> Option<NewEvent> {
         let entity = self.config.entity(key)?.clone();
-        let state = self.states.get_mut(key)?;
+        let state = self.states.get_mut(key).map(Arc::make_mut)?;
         let failed = observation.ok == Some(false);
         let error = observation.error.clone();
         let probe = observation.kind.clone();
@@ -369,7 +370,7 @@ impl Engine {
             Spec::Budget(b) => Some(self.measure_budget(key, b, now)),
             _ => None,
         };
-        let Some(state) = self.states.get_mut(key) else { return Vec::new() };
+        let Some(state) = self.states.get_mut(key).map(Arc::make_mut) else { return Vec::new() };
         let verdict = match judged_from_work {
             Some(judgement) => {
                 if let Some(step) = &judgement.current_step {
@@ -456,7 +457,7 @@ impl Engine {
     ) -> Option<DateTime<Utc>> {
         let tz = self.config.settings.timezone;
         let spent = work::spent(budget, &self.board.usage, now, tz);
-        let state = self.states.get_mut(key)?;
+        let state = self.states.get_mut(key).map(Arc::make_mut)?;
         state.spent = Some(spent);
         state.last_signal =
             self.board.usage.iter().filter(|r| work::in_scope(&budget.scope, &r.usage)).map(|r| r.at).max();
@@ -483,7 +484,7 @@ impl Engine {
 
     /// Every visible entity with its state, for alert evaluation.
     pub fn entities(&self) -> impl Iterator<Item = (&Entity, &EntityState)> {
-        self.states.iter().filter_map(|(k, s)| Some((self.config.entity(k)?.as_ref(), s)))
+        self.states.iter().filter_map(|(k, s)| Some((self.config.entity(k)?.as_ref(), &**s)))
     }
 
     /// Marks entities whose dependencies are stale or failed: their alerts are held back.
@@ -494,8 +495,13 @@ impl Engine {
             .filter(|(_, s)| matches!(s.health, Level::Stale | Level::Failed))
             .map(|(k, _)| k.to_string())
             .collect();
+        // Only a state whose flag changes is written: the others stay shared with the state
+        // last published.
         for state in self.states.values_mut() {
-            state.inhibited = state.depends_on.iter().any(|d| unhealthy.contains(d));
+            let inhibited = state.depends_on.iter().any(|d| unhealthy.contains(d));
+            if state.inhibited != inhibited {
+                Arc::make_mut(state).inhibited = inhibited;
+            }
         }
     }
 
@@ -503,7 +509,7 @@ impl Engine {
     /// Puts every stored instant (entity states and their wakeups) on a wall clock that jumped
     /// by `by`; see [`EntityState::shift_clock`].
     pub fn shift_clock(&mut self, by: chrono::Duration) {
-        self.states.values_mut().for_each(|state| state.shift_clock(by));
+        self.states.values_mut().for_each(|state| Arc::make_mut(state).shift_clock(by));
         self.wakeups.values_mut().for_each(|at| *at += by);
         self.timeline = self.wakeups.iter().map(|(key, at)| (*at, key.clone())).collect();
     }

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -29,16 +30,16 @@ pub struct LiveState {
     pub workspace_revision: Option<String>,
     pub summary: Summary,
     pub mismatches: Vec<Mismatch>,
-    pub agents: Vec<EntityState>,
-    pub subagents: Vec<EntityState>,
+    pub agents: Vec<Arc<EntityState>>,
+    pub subagents: Vec<Arc<EntityState>>,
     /// Every task, inbox items included, in creation order.
     pub tasks: Vec<crate::work::Task>,
-    pub workflows: Vec<EntityState>,
-    pub routines: Vec<EntityState>,
-    pub integrations: Vec<EntityState>,
-    pub outputs: Vec<EntityState>,
-    pub projects: Vec<EntityState>,
-    pub budgets: Vec<EntityState>,
+    pub workflows: Vec<Arc<EntityState>>,
+    pub routines: Vec<Arc<EntityState>>,
+    pub integrations: Vec<Arc<EntityState>>,
+    pub outputs: Vec<Arc<EntityState>>,
+    pub projects: Vec<Arc<EntityState>>,
+    pub budgets: Vec<Arc<EntityState>>,
     pub usage: Usage,
     pub inbox: Inbox,
     pub alerts: Alerts,
@@ -61,6 +62,7 @@ impl LiveState {
             .chain(&self.workflows)
             .chain(&self.projects)
             .chain(&self.budgets)
+            .map(|s| &**s)
     }
 }
 

@@ -253,7 +253,7 @@ async fn json_errors(mut response: Response) -> Response {
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     if !shared.ready.load(Ordering::SeqCst) {
         error(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "no configuration loaded yet")
-    } else if published(&shared).is_none() {
+    } else if shared.published().is_none() {
         error(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "live state is not published yet")
     } else {
         (StatusCode::OK, "ready\n").into_response()
@@ -262,8 +262,7 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 
 /// The live state as published by the reconciler; `None` before its first publication.
 fn published(shared: &Shared) -> Option<Arc<Vec<u8>>> {
-    let bytes = shared.live.read().map(|b| b.clone()).unwrap_or_else(|e| e.into_inner().clone());
-    (!bytes.is_empty()).then_some(bytes)
+    shared.published_bytes()
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {

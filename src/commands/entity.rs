@@ -24,6 +24,7 @@ pub fn visible<'a>(view: &View<'a>) -> Vec<&'a EntityState> {
     lists(live)
         .into_iter()
         .flatten()
+        .map(|s| &**s)
         .filter(|e| {
             let inert = || {
                 let config = view.config?;
@@ -35,7 +36,7 @@ pub fn visible<'a>(view: &View<'a>) -> Vec<&'a EntityState> {
         .collect()
 }
 
-fn lists(live: &LiveState) -> [&Vec<EntityState>; 8] {
+fn lists(live: &LiveState) -> [&Vec<std::sync::Arc<EntityState>>; 8] {
     [
         &live.agents,
         &live.subagents,
@@ -194,7 +195,9 @@ mod tests {
         );
         // A protected entity in a snapshot is still never shown.
         let mut f = Fixture::new();
-        f.live.integrations.push(entity("integration", "paperclip", Level::Failed, "ProbeFailing", "x"));
+        f.live
+            .integrations
+            .push(entity("integration", "paperclip", Level::Failed, "ProbeFailing", "x").into());
         assert!(!visible(&f.view()).iter().any(|e| e.id == "paperclip"));
     }
 

@@ -291,8 +291,10 @@ mod tests {
             let level = if i % 2 == 0 { Level::Failed } else { Level::Stale };
             let mut e = entity("routine", &format!("r_{i}"), level, "Overdue", &"late_*x ".repeat(40));
             e.name = format!("routine *{i}* with a_long_name");
-            f.live.routines.push(e);
-            f.live.projects.push(entity("project", &format!("p{i}"), Level::Warning, "TaskBlocked", "x"));
+            f.live.routines.push(e.into());
+            f.live
+                .projects
+                .push(entity("project", &format!("p{i}"), Level::Warning, "TaskBlocked", "x").into());
             let id = format!("x{i}");
             let mut t = Task::new(&id, 1_000 + i, &format!("task_{i} *with* `marks` [and] more"), "cli", now);
             match i % 5 {
@@ -355,7 +357,7 @@ why *{i}*
         let mut e = entity("integration", "a_b", Level::Failed, "Probe_Failing", "error *bad* `x` [y]");
         e.name = "a_b*c".into();
         e.since = Some(f.now - chrono::Duration::hours(3));
-        f.live.integrations.push(e);
+        f.live.integrations.push(e.into());
         if let Some(t) = f.board.tasks.get_mut("t3") {
             t.title = "fix a_b*c [now] `x`".into();
         }

@@ -302,7 +302,7 @@ mod tests {
         let mut f = Fixture::new();
         for list in [&mut f.live.integrations, &mut f.live.routines] {
             for e in list.iter_mut() {
-                e.health = crate::config::Level::Healthy;
+                std::sync::Arc::make_mut(e).health = crate::config::Level::Healthy;
             }
         }
         f.board.tasks.retain(|_, t| t.status != crate::work::Status::Inbox);

@@ -250,14 +250,14 @@ fn live() -> LiveState {
             currency: "USD".into(),
             last_event_seq: 0,
         },
-        agents: vec![fakker],
-        subagents: vec![named(
+        agents: arcs(vec![fakker]),
+        subagents: arcs(vec![named(
             entity("agent", "backend", Level::Unknown, "NeverObserved", "no report yet"),
             "Backend",
             Some(300),
-        )],
-        integrations: vec![gateway],
-        routines: vec![
+        )]),
+        integrations: arcs(vec![gateway]),
+        routines: arcs(vec![
             named(
                 entity(
                     "routine",
@@ -275,13 +275,13 @@ fn live() -> LiveState {
                 Some(600),
             ),
             old,
-        ],
-        outputs: vec![named(
+        ]),
+        outputs: arcs(vec![named(
             entity("output", "usage-export", Level::Warning, "TooOld", "27h old; at most 26h"),
             "usage-export",
             Some(60),
-        )],
-        workflows: vec![named(
+        )]),
+        workflows: arcs(vec![named(
             entity(
                 "workflow",
                 "release",
@@ -291,8 +291,8 @@ fn live() -> LiveState {
             ),
             "Weekly release",
             Some(20),
-        )],
-        projects: vec![
+        )]),
+        projects: arcs(vec![
             named(
                 entity(
                     "project",
@@ -309,7 +309,7 @@ fn live() -> LiveState {
                 "Household paperwork",
                 Some(600),
             ),
-        ],
+        ]),
         alerts: crate::state::Alerts {
             firing: vec![
                 alert("stale-or-failed", "integration", "openclaw-gateway", Level::Failed, false),
@@ -537,4 +537,9 @@ pub fn assert_reply(r: &Reply) {
     }
     assert!(r.json["command"].is_string(), "{}", r.json);
     assert!(r.json["source"].is_string(), "{}", r.json);
+}
+
+/// Entity states as live state lists them, shared.
+fn arcs(states: Vec<EntityState>) -> Vec<std::sync::Arc<EntityState>> {
+    states.into_iter().map(std::sync::Arc::new).collect()
 }

@@ -7,12 +7,33 @@
 //! declaration order instead of sorted, and the file's `work` comes last.
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
 use crate::redact::Redacted;
 use crate::state::{self, LiveState};
 use crate::work::Board;
+
+/// A publication of the live state. Its entity states are shared with the engine (an
+/// entity's state is copied only when it next changes), and its JSON is made on the first
+/// request that needs it, not at every publication: under load the reconciler publishes up
+/// to ten times a second, and rebuilding the whole JSON each time cost most of its CPU.
+pub struct Published {
+    pub live: Arc<LiveState>,
+    json: OnceLock<Arc<Vec<u8>>>,
+}
+
+impl Published {
+    pub fn new(live: Arc<LiveState>) -> Published {
+        Published { live, json: OnceLock::new() }
+    }
+
+    /// The redacted JSON, made once per publication.
+    pub fn bytes(&self) -> Arc<Vec<u8>> {
+        self.json.get_or_init(|| Arc::new(published_bytes(&self.live))).clone()
+    }
+}
 
 /// The redacted live state as compact JSON: what `GET /api/v1/state` serves.
 pub(super) fn published_bytes(live: &LiveState) -> Vec<u8> {
@@ -85,7 +106,7 @@ mod tests {
         ))
         .expect("the example snapshot");
         let mut live: LiveState = serde_json::from_str(&text).expect("the example parses");
-        let routine = live.routines.first_mut().expect("a routine");
+        let routine = std::sync::Arc::make_mut(live.routines.first_mut().expect("a routine"));
         routine.message = format!("failed with Authorization: Bearer {CREDENTIAL}");
         routine.labels.insert(format!("from {SK}"), "x".to_owned());
         live.mismatches[0].observed = json!({"api_token": "t", "nested": [{"Cookie": "c"}], "url": SK});

@@ -1183,7 +1183,7 @@ mod tests {
         assert_same(&redactor, &live);
 
         // Plant secrets where live state carries free text and free-form JSON.
-        let routine = live.routines.first_mut().expect("a routine");
+        let routine = std::sync::Arc::make_mut(live.routines.first_mut().expect("a routine"));
         routine.message = format!("probe failed: Authorization: Bearer {JWT}");
         routine.labels.insert(format!("key {KNOWN}"), SK.to_owned());
         routine.labels.insert("session_token".to_owned(), "abc".to_owned());

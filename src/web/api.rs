@@ -65,9 +65,9 @@ async fn command(
             "owner" if value.len() <= 128 => owner = Some(value.clone()),
             "owner" => return Err(bad("owner: at most 128 characters".to_string())),
             _ => {
-                return Err(
-                    bad("unknown parameter; the parameters are format, owner and min_seq".to_string()),
-                );
+                return Err(bad(
+                    "unknown parameter; the parameters are format, owner and min_seq".to_string()
+                ));
             }
         }
     }
@@ -201,8 +201,7 @@ fn live_last_seq(live: &Value) -> u64 {
 }
 
 fn published(app: &AppState) -> Option<Value> {
-    let bytes = app.shared.live.read().map(|b| b.clone()).unwrap_or_else(|e| e.into_inner().clone());
-    serde_json::from_slice(&bytes).ok()
+    serde_json::from_slice(&app.shared.published_bytes()?).ok()
 }
 
 /// Runs a blocking log read off the async workers; a failure is a 500 with the reason.

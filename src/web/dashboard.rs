@@ -374,8 +374,8 @@ fn mismatch_panel(page: &Page) -> Markup {
 
 fn agents_panel(page: &Page) -> Markup {
     let live = page.live;
-    let orchestrators: Vec<&EntityState> = live.agents.iter().collect();
-    let subagents: Vec<&EntityState> = live.subagents.iter().collect();
+    let orchestrators: Vec<&EntityState> = live.agents.iter().map(|s| &**s).collect();
+    let subagents: Vec<&EntityState> = live.subagents.iter().map(|s| &**s).collect();
     let meta = |e: &EntityState| agent_meta(e, page);
     html! {
         section #agents .panel aria-labelledby="agents-h" {
@@ -510,7 +510,7 @@ fn board_panel(page: &Page) -> Markup {
             task.domain.and_then(|d| DOMAINS.iter().position(|(x, _)| *x == d)).unwrap_or(DOMAINS.len());
         board[row][column].push(task);
     }
-    let projects: Vec<&EntityState> = live.projects.iter().collect();
+    let projects: Vec<&EntityState> = live.projects.iter().map(|s| &**s).collect();
     let idle: Vec<&str> = DOMAINS
         .iter()
         .enumerate()
@@ -609,7 +609,7 @@ fn task_line(t: &Task) -> Markup {
 
 fn workflows_panel(page: &Page) -> Markup {
     let live = page.live;
-    let mut workflows: Vec<&EntityState> = live.workflows.iter().collect();
+    let mut workflows: Vec<&EntityState> = live.workflows.iter().map(|s| &**s).collect();
     workflows.sort_by(|a, b| b.health.cmp(&a.health).then_with(|| a.name.cmp(&b.name)));
     // Only the tasks the shown steps name are looked up.
     let mut wanted: HashMap<&str, Option<&Task>> = HashMap::new();
@@ -719,14 +719,15 @@ fn ops_panel(page: &Page) -> Markup {
         e.probe.as_deref() == Some("heartbeat")
             && e.schedule.as_deref().is_some_and(|s| s.starts_with("every "))
     };
-    let routines: Vec<&EntityState> = live.routines.iter().filter(|e| !heartbeat(e)).collect();
-    let heartbeats: Vec<&EntityState> = live.routines.iter().filter(heartbeat).collect();
+    let routines: Vec<&EntityState> = live.routines.iter().map(|s| &**s).filter(|e| !heartbeat(e)).collect();
+    let heartbeats: Vec<&EntityState> = live.routines.iter().map(|s| &**s).filter(heartbeat).collect();
     let core = |e: &&EntityState| e.details.get("boundary").and_then(Value::as_str) == Some("core");
-    let services: Vec<&EntityState> = live.integrations.iter().filter(core).collect();
-    let integrations: Vec<&EntityState> = live.integrations.iter().filter(|e| !core(e)).collect();
+    let services: Vec<&EntityState> = live.integrations.iter().map(|s| &**s).filter(core).collect();
+    let integrations: Vec<&EntityState> =
+        live.integrations.iter().map(|s| &**s).filter(|e| !core(e)).collect();
     // Agents whose OpenClaw heartbeat the collector judges.
     let beating: Vec<&EntityState> =
-        live.agents.iter().chain(&live.subagents).filter(|e| e.heartbeat.is_some()).collect();
+        live.agents.iter().chain(&live.subagents).map(|s| &**s).filter(|e| e.heartbeat.is_some()).collect();
     let meta = |e: &EntityState| entity_meta(e, page);
     html! {
         section #ops .panel aria-labelledby="ops-h" {
@@ -795,7 +796,7 @@ fn agent_heartbeats(agents: &[&EntityState], page: &Page) -> Markup {
 }
 
 fn outputs_panel(page: &Page) -> Markup {
-    let outputs: Vec<&EntityState> = page.live.outputs.iter().collect();
+    let outputs: Vec<&EntityState> = page.live.outputs.iter().map(|s| &**s).collect();
     html! {
         section #outputs .panel aria-labelledby="outputs-h" {
             h2 #outputs-h { "Outputs" }
@@ -851,7 +852,7 @@ fn ledger_meta(ledger: &crate::state::LedgerSummary, next: bool, page: &Page) ->
 
 fn cost_panel(page: &Page) -> Markup {
     let usage = &page.live.usage;
-    let budgets: Vec<&EntityState> = page.live.budgets.iter().collect();
+    let budgets: Vec<&EntityState> = page.live.budgets.iter().map(|s| &**s).collect();
     html! {
         section #cost .panel aria-labelledby="cost-h" {
             h2 #cost-h { "Cost" span.count { (money(usage.estimated_cost, &usage.currency)) " today" } }
@@ -1338,10 +1339,10 @@ mod tests {
             }))
             .expect("entity");
             match kind {
-                "routine" => live.routines.push(e),
-                "integration" => live.integrations.push(e),
-                "output" => live.outputs.push(e),
-                "agent" => live.subagents.push(e),
+                "routine" => live.routines.push(e.into()),
+                "integration" => live.integrations.push(e.into()),
+                "output" => live.outputs.push(e.into()),
+                "agent" => live.subagents.push(e.into()),
                 _ => {
                     e.details.insert(
                         "steps".into(),
@@ -1349,7 +1350,7 @@ mod tests {
                             {"id": "a", "title": "First"}, {"id": "b", "depends_on": ["a"], "task": "t7"}
                         ]),
                     );
-                    live.workflows.push(e)
+                    live.workflows.push(e.into())
                 }
             }
         }
@@ -1429,17 +1430,18 @@ mod tests {
     fn openclaw_ledgers_and_heartbeats_are_shown_and_every_text_is_escaped() {
         let now = at("2026-11-25T08:00:00Z");
         let mut live = big_live_state(5, 0, now);
-        live.routines[0].name = "<script>alert(1)</script>".to_string();
-        live.routines[0].ledger = serde_json::from_value(serde_json::json!({
+        std::sync::Arc::make_mut(&mut live.routines[0]).name = "<script>alert(1)</script>".to_string();
+        std::sync::Arc::make_mut(&mut live.routines[0]).ledger = serde_json::from_value(serde_json::json!({
             "job": "nightly", "missed_runs": 2, "consecutive_missed": 2, "duplicate_runs": 0,
             "late_runs": 1, "stuck_for_seconds": 4000.0
         }))
         .expect("ledger");
-        live.subagents[0].heartbeat = serde_json::from_value(serde_json::json!({
-            "level": "failed", "reason": "HeartbeatRunaway", "message": "beats every 1m, configured 30m",
-            "last_beat": now
-        }))
-        .expect("heartbeat");
+        std::sync::Arc::make_mut(&mut live.subagents[0]).heartbeat =
+            serde_json::from_value(serde_json::json!({
+                "level": "failed", "reason": "HeartbeatRunaway", "message": "beats every 1m, configured 30m",
+                "last_beat": now
+            }))
+            .expect("heartbeat");
         let html = render(&page(&live, now)).into_string();
         for expected in [
             "&lt;script&gt;alert(1)&lt;/script&gt;",
