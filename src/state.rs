@@ -377,6 +377,15 @@ pub struct FiringAlert {
 /// Writes the snapshot atomically: a temporary file in the same folder, fsync, rename, so a
 /// reader or a crash never sees half a file. Created mode 0600.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_atomic`] with the content written by `fill` (through a buffer), so a large file
+/// is never held in memory whole.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
@@ -388,7 +397,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(&tmp)
-        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|file| {
+            let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, file);
+            fill(&mut buffered)?;
+            buffered.into_inner().map_err(std::io::IntoInnerError::into_error)?.sync_all()
+        })
         .and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = written {
         // On a full disk the half-written temporary file would hold on to the space that is
