@@ -93,7 +93,7 @@ impl Fields<'_> {
         let s = self.state;
         if let Some(rest) = path.strip_prefix("entity.") {
             let pointer = format!("/{}", rest.replace('.', "/"));
-            return self.entity.document.pointer(&pointer).map_or(Value::Null, Value::from);
+            return self.entity.document_field(&pointer).map_or(Value::Null, |v| Value::from(&v));
         }
         if let Some(rest) = path.strip_prefix("last.") {
             let Some(last) = &s.last else { return Value::Null };

@@ -1031,7 +1031,7 @@ fn entity(
         spec,
         inert,
         selected: true,
-        document,
+        document: serde_json::to_string(&document).unwrap_or_else(|_| "null".to_string()).into(),
         source: path.to_string(),
     }
 }
