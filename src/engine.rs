@@ -219,13 +219,13 @@ impl Engine {
         let mut changed = Vec::new();
         for (key, ledger) in observed.ledgers {
             if let Some(state) = self.states.get_mut(&key).map(Arc::make_mut) {
-                state.ledger = Some(ledger);
+                state.ledger = Some(Box::new(ledger));
                 changed.push(key);
             }
         }
         for (key, heartbeat) in observed.heartbeats {
             if let Some(state) = self.states.get_mut(&key).map(Arc::make_mut) {
-                state.heartbeat = Some(heartbeat);
+                state.heartbeat = Some(Box::new(heartbeat));
                 changed.push(key);
             }
         }
@@ -461,7 +461,7 @@ impl Engine {
         state.spent = Some(spent);
         state.last_signal =
             self.board.usage.iter().filter(|r| work::in_scope(&budget.scope, &r.usage)).map(|r| r.at).max();
-        state.last = Some(Observation { ok: Some(true), ..Observation::new(now, "budget") });
+        state.last = Some(Arc::new(Observation { ok: Some(true), ..Observation::new(now, "budget") }));
         // The window moves on: a calendar window starts afresh at local midnight, a rolling
         // one loses its oldest record when that ages out.
         let start = work::window_start(budget.window, now, tz);

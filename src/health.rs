@@ -22,7 +22,7 @@ pub struct Verdict {
     pub reason: String,
     pub message: String,
     pub rule: Option<String>,
-    pub evidence: Option<Observation>,
+    pub evidence: Option<std::sync::Arc<Observation>>,
 }
 
 /// Whether an entity is judged and counted at all: active and visible. Workflows and projects
@@ -243,7 +243,7 @@ fn decide(
             let evidence = if reads_running {
                 state
                     .running_since
-                    .map(|at| Observation { rid: state.running_rid.clone(), ..Observation::new(at, "start") })
+                    .map(|at| Observation { rid: state.running_rid.clone(), ..Observation::new(at, "start") }.into())
             } else {
                 state.last.clone()
             };
@@ -478,7 +478,7 @@ mod tests {
         assert_eq!(evaluate(&c, r, &s, at(700)).level, Level::Healthy);
         let v = evaluate(&c, r, &s, at(701));
         assert_eq!((v.level, v.reason.as_str()), (Level::Failed, "MaxRuntimeExceeded"));
-        assert_eq!(v.evidence.map(|e| e.kind), Some("start".to_string()));
+        assert_eq!(v.evidence.map(|e| e.kind.clone()), Some("start".to_string()));
         assert_eq!(next_wakeup(r, &s, at(101)), Some(at(700) + chrono::Duration::milliseconds(1)));
     }
 
@@ -639,7 +639,7 @@ mod tests {
         assert_eq!(evaluate(&c, a, &s, at(10_000)).level, Level::Unknown);
         s.last_signal = Some(at(0));
         assert_eq!(evaluate(&c, a, &s, at(1)).reason, "NoOutcome", "a signal that says nothing of success");
-        s.last = Some(Observation { kind: "report".into(), ok: Some(true), ..probe(true, 0, 0.0) });
+        s.last = Some(Observation { kind: "report".into(), ok: Some(true), ..probe(true, 0, 0.0) }.into());
         assert_eq!(evaluate(&c, a, &s, at(600)).level, Level::Healthy);
         assert_eq!(evaluate(&c, a, &s, at(601)).reason, "AgentSilent");
         let p = entity(&c, Kind::Routine, "p");

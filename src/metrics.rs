@@ -16,8 +16,8 @@
 //! kinds) start at 0 so `rate()` and `increase()` see the first increment.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
-use std::sync::RwLock;
+use std::io::Write as _;
+use std::sync::{Arc, RwLock};
 
 use prometheus::core::Collector;
 use prometheus::proto::MetricType;
@@ -27,6 +27,7 @@ use prometheus::{
 };
 
 use crate::config::Level;
+use crate::state::EntityState;
 
 const LEVELS: [Level; 5] = [Level::Healthy, Level::Unknown, Level::Warning, Level::Stale, Level::Failed];
 
@@ -39,7 +40,7 @@ pub struct Metrics {
     /// Checks at start that no two metrics share a name; [`Metrics::collectors`] renders.
     registry: Registry,
     /// Each judged entity's level and last signal, sorted by kind and id.
-    entities: RwLock<Vec<EntitySeries>>,
+    entities: RwLock<Vec<Arc<EntityState>>>,
     pub overall_health: IntGaugeVec,
     pub probe_duration: HistogramVec,
     pub probes_total: IntCounterVec,
@@ -249,8 +250,9 @@ impl Metrics {
     }
 
     /// Replaces the per-entity series: one row per judged entity (any order).
-    pub fn set_entities(&self, mut rows: Vec<EntitySeries>) {
-        rows.sort_unstable_by(|a, b| (&a.kind, &a.id).cmp(&(&b.kind, &b.id)));
+    /// The entity table: each entity's health level and last signal. The states are the
+    /// published ones, shared, not copied; they are sorted when rendered, which is rarer.
+    pub fn set_entities(&self, rows: Vec<Arc<EntityState>>) {
         if let Ok(mut entities) = self.entities.write() {
             *entities = rows;
         }
@@ -267,7 +269,9 @@ impl Metrics {
         let mut families: Vec<_> = self.collectors().iter().flat_map(|c| c.collect()).collect();
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let encoder = TextEncoder::new();
-        let entities = self.entities.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut entities: Vec<Arc<EntityState>> =
+            self.entities.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        entities.sort_unstable_by(|a, b| (&a.kind, &a.id).cmp(&(&b.kind, &b.id)));
         let mut buffer = Vec::with_capacity(4096 + entities.len() * 500);
         let mut entities_written = false;
         for family in &families {
@@ -302,45 +306,34 @@ impl Metrics {
 const ENTITY_HEALTH: &str = "mission_control_entity_health";
 const ENTITY_LAST_SIGNAL: &str = "mission_control_entity_last_signal_timestamp_seconds";
 
-/// One entity's series.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EntitySeries {
-    pub kind: String,
-    pub id: String,
-    pub level: Level,
-    /// Unix seconds of the last signal.
-    pub last_signal: Option<f64>,
-}
-
 /// The entity table as two families, in the crate's format (labels in name order).
-fn write_entities(rows: &[EntitySeries], out: &mut Vec<u8>) {
-    let mut text = String::with_capacity(rows.len() * 500 + 512);
+fn write_entities(rows: &[Arc<EntityState>], out: &mut Vec<u8>) {
+    out.reserve(rows.len() * 500 + 512);
     let _ = write!(
-        text,
+        out,
         "# HELP {ENTITY_HEALTH} 1 for the entity's current health level, 0 for the others\n# TYPE {ENTITY_HEALTH} gauge\n"
     );
     for row in rows {
         let (kind, id) = (escape_label(&row.kind), escape_label(&row.id));
         for level in LEVELS {
             let _ = writeln!(
-                text,
+                out,
                 "{ENTITY_HEALTH}{{entity_id=\"{id}\",entity_type=\"{kind}\",level=\"{}\"}} {}",
                 level_name(level),
-                u8::from(level == row.level)
+                u8::from(level == row.health)
             );
         }
     }
     let _ = write!(
-        text,
+        out,
         "# HELP {ENTITY_LAST_SIGNAL} Unix time of the entity's last signal (ping, probe, report)\n# TYPE {ENTITY_LAST_SIGNAL} gauge\n"
     );
     for row in rows {
-        if let Some(at) = row.last_signal {
+        if let Some(at) = row.last_signal.map(|t| t.timestamp_millis() as f64 / 1000.0) {
             let (kind, id) = (escape_label(&row.kind), escape_label(&row.id));
-            let _ = writeln!(text, "{ENTITY_LAST_SIGNAL}{{entity_id=\"{id}\",entity_type=\"{kind}\"}} {at}");
+            let _ = writeln!(out, "{ENTITY_LAST_SIGNAL}{{entity_id=\"{id}\",entity_type=\"{kind}\"}} {at}");
         }
     }
-    out.extend_from_slice(text.as_bytes());
 }
 
 /// A label value as the exposition format writes it.
@@ -365,13 +358,17 @@ mod tests {
     #[test]
     fn entity_series_are_a_state_set_and_removable() {
         let m = Metrics::new();
-        let row = |id: &str, level, last_signal| EntitySeries {
-            kind: "routine".to_string(),
-            id: id.to_string(),
-            level,
-            last_signal,
+        let row = |id: &str, level: &str, last_signal: Option<&str>| -> Arc<EntityState> {
+            let state = serde_json::json!({
+                "kind": "routine", "id": id, "name": id, "desired": "active", "health": level,
+                "reason": "Test", "message": "", "last_signal": last_signal,
+            });
+            Arc::new(serde_json::from_value(state).expect("an entity state"))
         };
-        m.set_entities(vec![row("b\"\\\n", Level::Healthy, None), row("a", Level::Stale, Some(1.5))]);
+        m.set_entities(vec![
+            row("b\"\\\n", "healthy", None),
+            row("a", "stale", Some("1970-01-01T00:00:01.500Z")),
+        ]);
         let text = m.render();
         assert!(text.contains(
             r#"mission_control_entity_health{entity_id="a",entity_type="routine",level="stale"} 1"#

@@ -170,7 +170,7 @@ pub fn apply_ping(entity: &Entity, state: &mut EntityState, ping: &Ping) {
         state.last_success = later(state.last_success, ping.at);
     }
     count(entity, state, ok);
-    state.last = Some(observation);
+    state.last = Some(std::sync::Arc::new(observation));
 }
 
 /// Folds the result of a pulled probe (http, tcp, command, file).
@@ -188,7 +188,7 @@ pub fn apply_probe(entity: &Entity, state: &mut EntityState, observation: Observ
         }
         state.last_run = later(state.last_run, observation.at);
     }
-    state.last = Some(observation);
+    state.last = Some(std::sync::Arc::new(observation));
 }
 
 /// A file is a signal at its modification time: a new newest file is a new run.
@@ -212,7 +212,7 @@ fn apply_file(state: &mut EntityState, observation: Observation) {
         }
         _ => {}
     }
-    state.last = Some(observation);
+    state.last = Some(std::sync::Arc::new(observation));
 }
 
 #[cfg(test)]

@@ -53,6 +53,11 @@ impl LiveState {
     /// Every entity of every list: agents, subagents, routines, integrations, outputs,
     /// workflows, projects and budgets.
     pub fn entities(&self) -> impl Iterator<Item = &EntityState> {
+        self.shared_entities().map(|s| &**s)
+    }
+
+    /// [`LiveState::entities`] as the shared states themselves, to keep without copying.
+    pub fn shared_entities(&self) -> impl Iterator<Item = &Arc<EntityState>> {
         self.agents
             .iter()
             .chain(&self.subagents)
@@ -62,7 +67,6 @@ impl LiveState {
             .chain(&self.workflows)
             .chain(&self.projects)
             .chain(&self.budgets)
-            .map(|s| &**s)
     }
 }
 
@@ -224,7 +228,8 @@ pub struct EntityState {
     /// The last observation of any kind (ping, probe, report).
     pub last_signal: Option<DateTime<Utc>>,
     /// The observation that decided the level.
-    pub evidence: Option<Observation>,
+    // Usually the same as `last`: shared, not copied.
+    pub evidence: Option<Arc<Observation>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -254,7 +259,7 @@ pub struct EntityState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_rid: Option<String>,
     /// The last observation.
-    pub last: Option<Observation>,
+    pub last: Option<Arc<Observation>>,
     /// Routines and outputs: the next expected signal and its deadline (expected + grace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_at: Option<DateTime<Utc>>,
@@ -267,10 +272,10 @@ pub struct EntityState {
     pub spent: Option<f64>,
     /// Routines observed through an OpenClaw cron job: the job's schedule ledger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ledger: Option<LedgerSummary>,
+    pub ledger: Option<Box<LedgerSummary>>,
     /// Agents of an OpenClaw gateway: their heartbeat as the collector judges it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub heartbeat: Option<HeartbeatSummary>,
+    pub heartbeat: Option<Box<HeartbeatSummary>>,
     /// A human description of the schedule or probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
@@ -302,7 +307,7 @@ impl EntityState {
             }
         }
         for observation in [&mut self.evidence, &mut self.last].into_iter().flatten() {
-            observation.at += by;
+            Arc::make_mut(observation).at += by;
         }
         if let Some(t) = self.ledger.as_mut().and_then(|l| l.next_expected.as_mut()) {
             *t += by;

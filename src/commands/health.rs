@@ -165,7 +165,7 @@ pub fn server(view: &View) -> Reply {
         block.push_str(&runbook.markdown());
         lines.item(block);
         let mut item = entity::json(e);
-        item["evidence"] = e.evidence.as_ref().map_or(Value::Null, entity::evidence_json);
+        item["evidence"] = e.evidence.as_deref().map_or(Value::Null, entity::evidence_json);
         item["runbook"] = entity::runbook_json(&runbook);
         items.push(item);
     }

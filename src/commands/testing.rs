@@ -223,7 +223,7 @@ fn live() -> LiveState {
         "OpenClaw gateway",
         Some(120),
     );
-    gateway.evidence = Some(Observation {
+    gateway.evidence = Some(std::sync::Arc::new(Observation {
         at: ago(120),
         kind: "http".into(),
         ok: Some(false),
@@ -235,7 +235,7 @@ fn live() -> LiveState {
         file: None,
         size: None,
         modified: None,
-    });
+    }));
     let mut old = entity("routine", "old-job", Level::Unknown, "Paused", "paused");
     old.desired = DesiredState::Paused;
     LiveState {

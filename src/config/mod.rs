@@ -339,9 +339,10 @@ pub struct Entity {
 
 impl Entity {
     /// The document's value at a JSON pointer (`/observe/url`), if any.
+    /// Rules read `entity.*` on every judgement (`last.latency > entity.latency_warning`), so
+    /// only the top-level field named first is built; the others are skipped unparsed.
     pub fn document_field(&self, pointer: &str) -> Option<serde_json::Value> {
-        let mut document: serde_json::Value = serde_json::from_str(&self.document).ok()?;
-        document.pointer_mut(pointer).map(serde_json::Value::take)
+        document::field(&self.document, pointer)
     }
 
     pub fn boundary(&self) -> Boundary {
@@ -393,7 +394,7 @@ pub enum Probe {
     Heartbeat,
     File(FileProbe),
     Command(CommandProbe),
-    Http(HttpProbe),
+    Http(Box<HttpProbe>),
     Tcp(TcpProbe),
     OpenclawCron { job: String },
 }
@@ -765,6 +766,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn document_fields() {
+        let text = r#"{"id":"a","grace":"5m","observe":{"url":"http://x","n":[1,{"k":"v"}]},"e\"sc":1,"nil":null}"#;
+        let field = |pointer: &str| document::field(text, pointer);
+        assert_eq!(field("/grace"), Some(serde_json::json!("5m")));
+        assert_eq!(field("/observe/url"), Some(serde_json::json!("http://x")));
+        assert_eq!(field("/observe/n/1/k"), Some(serde_json::json!("v")));
+        assert_eq!(field("/e\"sc"), Some(serde_json::json!(1)));
+        assert_eq!(field("/nil"), Some(serde_json::Value::Null));
+        assert_eq!(field("/missing"), None);
+        assert_eq!(field("/observe/missing"), None);
+        assert_eq!(field("/grace/deeper"), None);
+        assert_eq!(field("grace"), None);
+        assert_eq!(document::field("[1]", "/0"), None);
+        assert_eq!(document::field("not json", "/a"), None);
+    }
+
+    #[test]
     fn ids() {
         for ok in ["a", "daily-status", "0day", "a.b_c-d"] {
             assert!(valid_id(ok), "{ok}");
@@ -800,5 +818,87 @@ mod tests {
         assert_eq!(EntityKey::parse("Routine/x"), None);
         assert_eq!(EntityKey::parse("healthrule/x"), None);
         assert_eq!(EntityKey::parse("routine"), None);
+    }
+}
+
+/// Reading one top-level field of an entity's compact JSON document.
+mod document {
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+    use serde_json::Value;
+
+    /// The value at a JSON pointer of a compact JSON document. Only the top-level field the
+    /// pointer names first is built; the others are skipped unparsed.
+    pub fn field(document: &str, pointer: &str) -> Option<Value> {
+        let rest = pointer.strip_prefix('/')?;
+        let (first, inner) = match rest.split_once('/') {
+            Some((first, inner)) => (first, Some(inner)),
+            None => (rest, None),
+        };
+        let mut reader = serde_json::Deserializer::from_str(document);
+        let mut value = TopField(first).deserialize(&mut reader).ok()??;
+        match inner {
+            None => Some(value),
+            Some(inner) => value.pointer_mut(&format!("/{inner}")).map(Value::take),
+        }
+    }
+
+    /// The value of the top-level field with this name, if the document is an object with it.
+    struct TopField<'a>(&'a str);
+
+    impl<'de> DeserializeSeed<'de> for TopField<'_> {
+        type Value = Option<Value>;
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for TopField<'_> {
+        type Value = Option<Value>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a document")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(matches) = map.next_key_seed(KeyIs(self.0))? {
+                if matches && found.is_none() {
+                    found = Some(map.next_value::<Value>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+
+    /// Whether a key is the given name, compared without copying it.
+    struct KeyIs<'a>(&'a str);
+
+    impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+        type Value = bool;
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+            deserializer.deserialize_str(self)
+        }
+    }
+
+    impl Visitor<'_> for KeyIs<'_> {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a field name")
+        }
+
+        fn visit_str<E>(self, key: &str) -> Result<bool, E> {
+            Ok(key == self.0)
+        }
     }
 }

@@ -951,7 +951,10 @@ fn convert(
     entities.sort_by(|a: &Entity, b: &Entity| a.key.cmp(&b.key));
     entities.dedup_by(|a, b| a.key == b.key);
     config.index = entities.iter().enumerate().map(|(i, e)| (e.key.clone(), i)).collect();
-    config.entities = entities.into_iter().map(Arc::new).collect();
+    // Not `into_iter().map(Arc::new).collect()`: collected in place, that keeps the buffer of
+    // the entities themselves (600 bytes each, doubled as they were pushed) for 8-byte pointers.
+    config.entities = Vec::with_capacity(entities.len());
+    config.entities.extend(entities.into_iter().map(Arc::new));
     config.triage_rules.sort_by(|a, b| (a.order, &a.id).cmp(&(b.order, &b.id)));
     let mut edges: HashMap<(String, String), (String, u32, u32)> = HashMap::new();
     for (path, from, dep) in &pending.depends_on {
@@ -1203,7 +1206,7 @@ fn http_probe(cx: &mut Cx, path: &str, h: &raw::HttpProbe) -> Option<Probe> {
         }
     }
     let condition = expect.condition.as_ref().and_then(|c| cx.condition(path, c));
-    Some(Probe::Http(HttpProbe {
+    Some(Probe::Http(Box::new(HttpProbe {
         url: url?,
         method,
         headers,
@@ -1212,7 +1215,7 @@ fn http_probe(cx: &mut Cx, path: &str, h: &raw::HttpProbe) -> Option<Probe> {
         status,
         body_contains: expect.body_contains.clone(),
         condition,
-    }))
+    })))
 }
 
 fn status_range(spec: &raw::StatusSpec) -> Option<(u16, u16)> {
