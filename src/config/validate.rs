@@ -948,13 +948,14 @@ fn convert(
             entity.selected = select.matches(entity);
         }
     }
-    entities.sort_by(|a: &Entity, b: &Entity| a.key.cmp(&b.key));
-    entities.dedup_by(|a, b| a.key == b.key);
-    config.index = entities.iter().enumerate().map(|(i, e)| (e.key.clone(), i)).collect();
-    // Not `into_iter().map(Arc::new).collect()`: collected in place, that keeps the buffer of
-    // the entities themselves (600 bytes each, doubled as they were pushed) for 8-byte pointers.
+    // Sorted as pointers, not as the entities themselves (600 bytes each). Not
+    // `into_iter().map(Arc::new).collect()`: collected in place, that would keep the buffer the
+    // entities were pushed into (doubled as it grew) for 8-byte pointers.
     config.entities = Vec::with_capacity(entities.len());
     config.entities.extend(entities.into_iter().map(Arc::new));
+    config.entities.sort_by(|a, b| a.key.cmp(&b.key));
+    config.entities.dedup_by(|a, b| a.key == b.key);
+    config.index = config.entities.iter().enumerate().map(|(i, e)| (e.key.clone(), i)).collect();
     config.triage_rules.sort_by(|a, b| (a.order, &a.id).cmp(&(b.order, &b.id)));
     let mut edges: HashMap<(String, String), (String, u32, u32)> = HashMap::new();
     for (path, from, dep) in &pending.depends_on {
