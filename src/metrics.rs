@@ -249,10 +249,10 @@ impl Metrics {
         }
     }
 
-    /// Replaces the per-entity series: one row per judged entity (any order).
-    /// The entity table: each entity's health level and last signal. The states are the
-    /// published ones, shared, not copied. They come as a few runs already sorted by id (one
-    /// per kind), which a stable sort merges in close to linear time.
+    /// Replaces the per-entity series (each entity's level and last signal): one row per
+    /// judged entity, in any order. The states are the published ones, shared, not copied;
+    /// they come as a few runs already sorted by id (one per kind), which a stable sort merges
+    /// in close to linear time.
     pub fn set_entities(&self, mut rows: Vec<Arc<EntityState>>) {
         rows.sort_by(|a, b| (&a.kind, &a.id).cmp(&(&b.kind, &b.id)));
         if let Ok(mut entities) = self.entities.write() {
