@@ -329,18 +329,18 @@ pub struct Entity {
     /// others are shown as not judged here (reason `NotSelected`), never probed or alerted.
     pub selected: bool,
     /// The document with defaults applied, as condition fields `entity.*` see it: compact
-    /// JSON text, read by [`Entity::document_field`]. Kept as text because conditions on
-    /// `entity.*` are rare and a `serde_json::Value` tree per entity cost more memory than
-    /// the rest of the entity (about 1 kB each; 10,000 entities).
+    /// JSON text, read by [`Entity::document_field`]. Kept as text because a
+    /// `serde_json::Value` tree per entity cost more memory than the rest of the entity
+    /// (about 2 kB each).
     pub document: Box<str>,
     /// Where the document was written, for messages.
     pub source: String,
 }
 
 impl Entity {
-    /// The document's value at a JSON pointer (`/observe/url`), if any.
-    /// Rules read `entity.*` on every judgement (`last.latency > entity.latency_warning`), so
-    /// only the top-level field named first is built; the others are skipped unparsed.
+    /// The document's value at a JSON pointer (`/observe/url`), if any. A default rule reads
+    /// `entity.latency_warning` at every probe result, so only the top-level field the pointer
+    /// names first is built; the others are skipped unparsed.
     pub fn document_field(&self, pointer: &str) -> Option<serde_json::Value> {
         document::field(&self.document, pointer)
     }
