@@ -171,6 +171,18 @@ for n in $scale_sizes; do
   stop "$daemon_pid"
   rm -rf "$ws" "${ws100:-}"
 done
+# One reconcile in process (benches/reconcile.rs): every entity judged and every alert rule
+# evaluated, the live state published, and one timer wakeup, at each size.
+# (PROFILE=debug takes the test build of it, which CI's tests have just made.)
+build=(bench); [ "$profile" = debug ] && build=(test)
+reconcile_bench=$(cargo "${build[@]}" --locked --bench reconcile --no-run --message-format=json 2>/dev/null |
+  python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "reconcile" and m.get("executable"):
+        print(m["executable"])')
+[ -x "$reconcile_bench" ] || { echo "FAILED: the reconcile benchmark did not build" >&2; exit 1; }
+"$reconcile_bench" --sizes "$(echo $scale_sizes | tr ' ' ',')" | sed 's/^/reconcile: /'
 ws=$work/callgrind-$callgrind_n
 python3 scripts/gen-scale.py routines "$ws" "$callgrind_n"
 echo "validate $callgrind_n routines in one file: $(instructions "$bin" --workspace "$ws" validate) instructions (callgrind)"

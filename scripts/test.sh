@@ -17,4 +17,5 @@ cargo build --locked --all-targets
 cargo test --locked --no-fail-fast -- --color never
 # The benchmarks stay working at a small size (figures printed, never asserted).
 cargo test --locked --bench openclaw
+cargo test --locked --bench reconcile
 SIZE=small PROFILE=debug bash scripts/bench.sh

@@ -416,6 +416,10 @@ fn eval_bool(node: &Node, fields: &dyn Fn(&str) -> Value) -> bool {
         Node::Or(items) => items.iter().any(|n| eval_bool(n, fields)),
         Node::Compare { op, left, right } => {
             let l = eval_value(left, fields);
+            if l.is_null() && !is_null_literal(left) && !is_null_literal(right) {
+                // A missing field never compares, whatever the other side holds.
+                return false;
+            }
             let r = eval_value(right, fields);
             if l.is_null() || r.is_null() {
                 // Only a literal `null` asks about presence; a missing field never compares.

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{Config, DesiredState, Entity, EntityKey, Kind, Level, OutputContract, Probe, Spec};
+use crate::config::{
+    BuildKeyHasher, Config, DesiredState, Entity, EntityKey, Kind, Level, OutputContract, Probe, Spec,
+};
 use crate::events::{Event, NewEvent};
 use crate::health::{self, Verdict};
 use crate::observe::{self, Ping, PingKind};
@@ -24,7 +26,7 @@ pub struct Engine {
     config: Arc<Config>,
     states: BTreeMap<EntityKey, Arc<EntityState>>,
     /// Each judged entity's next wakeup, and the same ordered by time.
-    wakeups: HashMap<EntityKey, DateTime<Utc>>,
+    wakeups: HashMap<EntityKey, DateTime<Utc>, BuildKeyHasher>,
     timeline: BTreeSet<(DateTime<Utc>, EntityKey)>,
     last_seq: u64,
     /// The owner's work: tasks, agent reports, usage (the fold of the work events).
@@ -69,7 +71,7 @@ impl Engine {
         let mut engine = Engine {
             config: config.clone(),
             states: BTreeMap::new(),
-            wakeups: HashMap::new(),
+            wakeups: HashMap::default(),
             timeline: BTreeSet::new(),
             last_seq,
             board: Arc::new(board),
@@ -371,6 +373,7 @@ impl Engine {
             _ => None,
         };
         let Some(state) = self.states.get_mut(key).map(Arc::make_mut) else { return Vec::new() };
+        let judged = health::judge(&self.config, &entity, state, now);
         let verdict = match judged_from_work {
             Some(judgement) => {
                 if let Some(step) = &judgement.current_step {
@@ -387,7 +390,7 @@ impl Engine {
                 }
             }
             None => {
-                let verdict = health::evaluate(&self.config, &entity, state, now);
+                let verdict = judged.verdict;
                 // A stopped or runaway heartbeat (OpenClaw) weighs like a rule that holds.
                 match state.heartbeat.as_ref().and_then(|h| Some((h.level?, h))) {
                     Some((level, h)) if level > verdict.level && health::is_rule_judged(&entity) => Verdict {
@@ -401,13 +404,12 @@ impl Engine {
                 }
             }
         };
-        let expectation =
-            health::is_judged(&entity).then(|| health::expectation(&entity, state, now)).flatten();
+        let expectation = judged.expectation;
         state.expected_at = expectation.as_ref().map(|e| e.expected_at);
         state.deadline = expectation.as_ref().map(|e| e.deadline);
         state.missed_runs = expectation.map_or(0, |e| u64::from(e.missed_runs));
         state.last_checked = Some(now);
-        let wakeup = health::next_wakeup(&entity, state, now).or(budget_wakeup.flatten());
+        let wakeup = judged.wakeup.or(budget_wakeup.flatten());
         let event = record(state, verdict, now);
         if event.is_some() {
             // A level change can hold back (or release) the alerts of dependents.
@@ -428,6 +430,9 @@ impl Engine {
     }
 
     fn schedule(&mut self, key: &EntityKey, wakeup: Option<DateTime<Utc>>) {
+        if self.wakeups.get(key) == wakeup.as_ref() {
+            return;
+        }
         if let Some(old) = self.wakeups.remove(key) {
             self.timeline.remove(&(old, key.clone()));
         }
@@ -655,14 +660,17 @@ impl Engine {
 /// Applies a verdict; returns the `health.changed` event when the level changed.
 fn record(state: &mut EntityState, verdict: Verdict, now: DateTime<Utc>) -> Option<NewEvent> {
     let from = state.health;
-    let changed = from != verdict.level;
+    if from == verdict.level {
+        state.reason = verdict.reason;
+        state.message = verdict.message;
+        state.rule = verdict.rule;
+        state.evidence = verdict.evidence;
+        return None;
+    }
     state.reason = verdict.reason.clone();
     state.message = verdict.message.clone();
     state.rule = verdict.rule.clone();
     state.evidence = verdict.evidence.clone();
-    if !changed {
-        return None;
-    }
     state.previous_health = Some(from);
     state.health = verdict.level;
     state.since = Some(now);

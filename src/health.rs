@@ -84,6 +84,22 @@ pub fn fields<'a>(entity: &'a Entity, state: &'a EntityState, now: DateTime<Utc>
     Fields { entity, state, expectation: expectation(entity, state, now), now }
 }
 
+/// An entity judged at one instant: its schedule's expectation worked out once, for the
+/// verdict, the state's fields and the next wakeup alike.
+pub struct Judged {
+    pub verdict: Verdict,
+    pub expectation: Option<Expectation>,
+    pub wakeup: Option<DateTime<Utc>>,
+}
+
+/// Decides the entity's level and when it could next change without a new observation.
+pub fn judge(config: &Config, entity: &Entity, state: &EntityState, now: DateTime<Utc>) -> Judged {
+    let expectation = is_judged(entity).then(|| expectation(entity, state, now)).flatten();
+    let verdict = decide(config, entity, state, now, expectation.clone(), false).verdict;
+    let wakeup = wakeup(entity, state, now, expectation.as_ref());
+    Judged { verdict, expectation, wakeup }
+}
+
 impl Fields<'_> {
     pub fn expectation(&self) -> Option<&Expectation> {
         self.expectation.as_ref()
@@ -181,18 +197,21 @@ pub struct Explanation {
 
 /// Decides the entity's level (SPEC section 5).
 pub fn evaluate(config: &Config, entity: &Entity, state: &EntityState, now: DateTime<Utc>) -> Verdict {
-    decide(config, entity, state, now, false).verdict
+    judge(config, entity, state, now).verdict
 }
 
 pub fn explain(config: &Config, entity: &Entity, state: &EntityState, now: DateTime<Utc>) -> Explanation {
-    decide(config, entity, state, now, true)
+    let expectation = is_judged(entity).then(|| expectation(entity, state, now)).flatten();
+    decide(config, entity, state, now, expectation, true)
 }
 
+/// `expectation` is the entity's at `now`, None when it is not judged.
 fn decide(
     config: &Config,
     entity: &Entity,
     state: &EntityState,
     now: DateTime<Utc>,
+    expectation: Option<Expectation>,
     trace: bool,
 ) -> Explanation {
     let not_judged = |reason: &str, message: &str| Explanation {
@@ -217,7 +236,7 @@ fn decide(
     if !is_rule_judged(entity) {
         return not_judged("NotObserved", "judged from its tasks, not by health rules");
     }
-    let f = fields(entity, state, now);
+    let f = Fields { entity, state, expectation, now };
     let lookup = |path: &str| f.get(path);
     let mut traces = Vec::new();
     let mut worst: Option<&crate::config::HealthRule> = None;
@@ -241,9 +260,9 @@ fn decide(
         Some(rule) => {
             let reads_running = rule.when.paths().iter().any(|p| p == "running_for");
             let evidence = if reads_running {
-                state
-                    .running_since
-                    .map(|at| Observation { rid: state.running_rid.clone(), ..Observation::new(at, "start") }.into())
+                state.running_since.map(|at| {
+                    Observation { rid: state.running_rid.clone(), ..Observation::new(at, "start") }.into()
+                })
             } else {
                 state.last.clone()
             };
@@ -350,13 +369,24 @@ fn healthy_message(state: &EntityState) -> String {
 
 /// When the verdict could change without a new observation, strictly after `now`.
 pub fn next_wakeup(entity: &Entity, state: &EntityState, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let expectation = is_judged(entity).then(|| expectation(entity, state, now)).flatten();
+    wakeup(entity, state, now, expectation.as_ref())
+}
+
+/// [`next_wakeup`] with the entity's expectation at `now` already worked out.
+fn wakeup(
+    entity: &Entity,
+    state: &EntityState,
+    now: DateTime<Utc>,
+    expectation: Option<&Expectation>,
+) -> Option<DateTime<Utc>> {
     if !is_judged(entity) {
         return None;
     }
     // A deadline is passed one millisecond after it: `overdue` means strictly later.
     let tick = chrono::Duration::milliseconds(1);
     let mut candidates: Vec<DateTime<Utc>> = Vec::new();
-    if let Some(e) = expectation(entity, state, now) {
+    if let Some(e) = expectation {
         candidates.push(e.expected_at + tick);
         candidates.push(e.deadline + tick);
         if e.overdue {

@@ -27,8 +27,10 @@
 //! with AND when either field starts with `*` (so a plain `*` simply leaves the other field to
 //! decide, and `*/2` in one field narrows the other).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::ControlFlow;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Offset, TimeDelta, TimeZone, Timelike, Utc};
@@ -289,6 +291,28 @@ impl Cron {
             if day_start >= limit {
                 return None;
             }
+            if self.months >> date.month() & 1 == 0 {
+                // A month the schedule leaves out is passed over whole.
+                date = first_of_next_month(date)?;
+                minute = 0;
+                continue;
+            }
+            if self.dom_star || self.dow_star {
+                // The day of the month must match: go straight to the next one that does.
+                let later = self.days_of_month & (!0u32 << date.day());
+                match date.with_day(later.trailing_zeros()) {
+                    Some(day) if later != 0 => {
+                        if day != date {
+                            (date, minute) = (day, 0);
+                            continue;
+                        }
+                    }
+                    _ => {
+                        (date, minute) = (first_of_next_month(date)?, 0);
+                        continue;
+                    }
+                }
+            }
             if self.day_matches(date)
                 && let Some(m) = self.next_minute_of_day(minute)
             {
@@ -313,6 +337,25 @@ impl Cron {
             let day_start = date.and_time(NaiveTime::MIN).and_utc().timestamp();
             if day_start + DAY <= lowest {
                 return None;
+            }
+            if self.months >> date.month() & 1 == 0 {
+                // A month the schedule leaves out is passed over whole.
+                date = date.with_day(1)?.pred_opt()?;
+                minute = 24 * 60 - 1;
+                continue;
+            }
+            if self.dom_star || self.dow_star {
+                // The day of the month must match: go straight back to the last one that does.
+                let earlier = self.days_of_month & (u32::MAX >> (31 - date.day()));
+                if earlier <= 1 {
+                    (date, minute) = (date.with_day(1)?.pred_opt()?, 24 * 60 - 1);
+                    continue;
+                }
+                let day = date.with_day(31 - earlier.leading_zeros())?;
+                if day != date {
+                    (date, minute) = (day, 24 * 60 - 1);
+                    continue;
+                }
             }
             if self.day_matches(date)
                 && let Some(m) = self.prev_minute_of_day(minute)
@@ -497,25 +540,74 @@ fn offset_at(tz: Tz, t: i64) -> Option<i64> {
     Some(i64::from(tz.offset_from_utc_datetime(&utc).fix().local_minus_utc()))
 }
 
-/// The span starting at `start`, at most a day long. chrono-tz does not expose its transition
-/// table, so the offset is probed a day ahead and any change is bisected to the second; a
-/// change and its reversal never sit within one day (see `LOOKBACK`), so none is missed.
+/// The span starting at `start`: until the zone's next offset change, or at most to the end
+/// of `start`'s year (UTC), where the next span goes on with the same offset.
 fn span_from(tz: Tz, start: i64) -> Option<Span> {
-    let offset = offset_at(tz, start)?;
-    let probe = start + DAY;
-    if offset_at(tz, probe)? == offset {
-        return Some(Span { start, end: probe, offset });
+    let year = DateTime::from_timestamp(start, 0)?.year();
+    let changes = offset_changes(tz, year)?;
+    let next = changes.changes.partition_point(|&(at, _)| at <= start);
+    let offset = if next == 0 { changes.first } else { changes.changes[next - 1].1 };
+    let end = changes.changes.get(next).map_or(changes.end, |&(at, _)| at);
+    Some(Span { start, end, offset })
+}
+
+/// The offset changes of one zone within one calendar year (UTC).
+#[derive(Debug)]
+struct OffsetChanges {
+    /// The offset at the start of the year.
+    first: i64,
+    /// Each change: its instant and the offset from then on, in order.
+    changes: Vec<(i64, i64)>,
+    /// The start of the next year.
+    end: i64,
+}
+
+/// The offset changes of `tz` in `year`, found once and kept: chrono-tz does not expose its
+/// transition table, so the offset is probed at every midnight of the year and each change is
+/// bisected to the second (a change and its reversal never sit within one day, see
+/// `LOOKBACK`, so none is missed). Kept per zone and year, a schedule walks from one change to
+/// the next instead of probing the zone day by day at every evaluation.
+fn offset_changes(tz: Tz, year: i32) -> Option<Arc<OffsetChanges>> {
+    type Cache = RwLock<HashMap<(Tz, i32), Arc<OffsetChanges>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    /// Zones times years kept at most (a few hundred bytes each); past it the cache starts over.
+    const MAX_KEPT: usize = 4096;
+    let cache = CACHE.get_or_init(Cache::default);
+    if let Some(found) = cache.read().unwrap_or_else(PoisonError::into_inner).get(&(tz, year)) {
+        return Some(found.clone());
     }
-    let (mut same, mut changed) = (start, probe);
-    while changed - same > 1 {
-        let mid = same + (changed - same) / 2;
-        if offset_at(tz, mid)? == offset {
-            same = mid;
-        } else {
-            changed = mid;
+    let start = NaiveDate::from_ymd_opt(year, 1, 1)?.and_time(NaiveTime::MIN).and_utc().timestamp();
+    let end =
+        NaiveDate::from_ymd_opt(year.checked_add(1)?, 1, 1)?.and_time(NaiveTime::MIN).and_utc().timestamp();
+    let first = offset_at(tz, start)?;
+    let mut changes = Vec::new();
+    let (mut at, mut offset) = (start, first);
+    while at < end {
+        let probe = (at + DAY).min(end);
+        let probed = offset_at(tz, probe)?;
+        if probed != offset {
+            let (mut same, mut changed) = (at, probe);
+            while changed - same > 1 {
+                let mid = same + (changed - same) / 2;
+                if offset_at(tz, mid)? == offset {
+                    same = mid;
+                } else {
+                    changed = mid;
+                }
+            }
+            let after = offset_at(tz, changed)?;
+            changes.push((changed, after));
+            offset = after;
         }
+        at = probe;
     }
-    Some(Span { start, end: changed, offset })
+    let found = Arc::new(OffsetChanges { first, changes, end });
+    let mut kept = cache.write().unwrap_or_else(PoisonError::into_inner);
+    if kept.len() >= MAX_KEPT {
+        kept.clear();
+    }
+    kept.insert((tz, year), found.clone());
+    Some(found)
 }
 
 /// Walks spans from `from` while they start at or before `until`, handing each to `f` with
@@ -531,6 +623,12 @@ fn walk_spans(tz: Tz, from: i64, until: i64, mut f: impl FnMut(Span, Option<i64>
         reach = Some(reach.map_or(span.local_end(), |r| r.max(span.local_end())));
         t = span.end;
     }
+}
+
+fn first_of_next_month(date: NaiveDate) -> Option<NaiveDate> {
+    let (year, month) =
+        if date.month() == 12 { (date.year().checked_add(1)?, 1) } else { (date.year(), date.month() + 1) };
+    NaiveDate::from_ymd_opt(year, month, 1)
 }
 
 fn ceil_minute(t: i64) -> i64 {
@@ -1089,6 +1187,69 @@ mod tests {
             ),
         ] {
             assert_eq!(parse_tz(name), Err(message.to_string()), "{name}");
+        }
+    }
+
+    /// Fire times of a schedule with a fixed minute and hour, found the plain way: every local
+    /// day croner matches, at that minute, put on the UTC line (a time in a gap at the end of
+    /// the gap, a time in a fold at its first occurrence).
+    fn day_by_day(expr: &str, tz: Tz, from: DateTime<Utc>, days: i64) -> Vec<DateTime<Utc>> {
+        use chrono::LocalResult;
+        let matcher: croner::Cron = expr.parse().expect("croner parses the test expression");
+        let fields: Vec<u32> = expr.split_whitespace().take(2).map(|f| f.parse().expect("fixed")).collect();
+        let first = from.with_timezone(&tz).date_naive() - TimeDelta::days(2);
+        let mut fires = Vec::new();
+        for day in 0..days {
+            let wall = (first + TimeDelta::days(day)).and_hms_opt(fields[1], fields[0], 0).expect("a time");
+            if !matcher.is_time_matching(&wall.and_utc()).expect("croner matches") {
+                continue;
+            }
+            let mut local = wall;
+            let fire = loop {
+                match tz.from_local_datetime(&local) {
+                    LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => break t.with_timezone(&Utc),
+                    LocalResult::None => local += TimeDelta::minutes(1),
+                }
+            };
+            fires.push(fire);
+        }
+        fires
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+        /// Sparse schedules (a day of the month, a month, a weekday, steps) jump over the days
+        /// and months that cannot match; they must land where walking day by day lands.
+        #[test]
+        fn sparse_schedules_agree_with_walking_day_by_day(
+            minute in 0u32..60,
+            hour in 0u32..24,
+            dom in proptest::sample::select(vec!["*", "1", "15", "29", "31", "1-7", "*/10", "5,20,30", "28-31"]),
+            month in proptest::sample::select(vec!["*", "2", "6", "1,7", "*/3", "11-12", "4-9/2"]),
+            dow in proptest::sample::select(vec!["*", "0", "1-5", "*/2", "6", "2,4"]),
+            tz in proptest::sample::select(vec![UTC, Berlin, New_York, Lord_Howe, chrono_tz::America::Santiago]),
+            start in 1_735_689_600i64..1_893_456_000, // 2025-2030
+        ) {
+            // croner ORs a `*/n` day with a restricted other day; Vixie cron (and we) AND them.
+            proptest::prop_assume!(!(dom.starts_with("*/") && dow != "*" || dow.starts_with("*/") && dom != "*"));
+            let expr = format!("{minute} {hour} {dom} {month} {dow}");
+            let Ok(schedule) = Cron::parse(&expr) else {
+                // Refused as never firing (31 February): nothing to compare.
+                return Ok(());
+            };
+            let t = instant(start).expect("an instant");
+            let fires = day_by_day(&expr, tz, t, 6 * 366);
+            let next = fires.iter().copied().find(|f| *f > t);
+            proptest::prop_assert_eq!(schedule.next_after(t, tz), next, "next after {} of {} in {}", t, expr, tz);
+            let back = instant(start - 5 * 365 * DAY).expect("an instant");
+            let fires = day_by_day(&expr, tz, back, 5 * 366);
+            let latest = fires.iter().copied().rfind(|f| *f <= t);
+            let found = schedule.latest_at_or_before(t, tz);
+            // Within the horizon only: the reference looks back a little further.
+            if found.is_some() || latest.is_some_and(|l| (t - l).num_seconds() < HORIZON - 3 * DAY) {
+                proptest::prop_assert_eq!(found, latest, "latest at or before {} of {} in {}", t, expr, tz);
+            }
         }
     }
 }

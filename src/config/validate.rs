@@ -786,7 +786,7 @@ fn convert(
         budgets: Vec::new(),
         builtin_rules,
         files,
-        index: HashMap::new(),
+        index: HashMap::default(),
     };
     let tz = config.settings.timezone;
     for Parsed { path, doc } in parsed {

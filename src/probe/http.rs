@@ -252,7 +252,9 @@ mod tests {
     async fn check(spec: &HttpProbe) -> Observation {
         let dir = tempfile::tempdir().unwrap();
         let cx = crate::probe::tests::context(dir.path());
-        crate::probe::run(&crate::config::Probe::Http(Box::new(spec.clone())), &cx).await.expect("http is pulled")
+        crate::probe::run(&crate::config::Probe::Http(Box::new(spec.clone())), &cx)
+            .await
+            .expect("http is pulled")
     }
 
     #[tokio::test]

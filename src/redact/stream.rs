@@ -1188,7 +1188,8 @@ mod tests {
         routine.labels.insert(format!("key {KNOWN}"), SK.to_owned());
         routine.labels.insert("session_token".to_owned(), "abc".to_owned());
         if let Some(evidence) = routine.evidence.as_mut() {
-            std::sync::Arc::make_mut(evidence).error = Some(format!("GET https://u:{KNOWN}@h/?token=x failed"));
+            std::sync::Arc::make_mut(evidence).error =
+                Some(format!("GET https://u:{KNOWN}@h/?token=x failed"));
         }
         let mismatch = live.mismatches.first_mut().expect("a mismatch");
         mismatch.desired =
