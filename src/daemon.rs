@@ -96,7 +96,7 @@ pub enum Input {
     /// A work command from the write API, checked against the engine's board and stored.
     Work(
         crate::work::Request,
-        tokio::sync::oneshot::Sender<Result<Vec<crate::events::Event>, crate::web::write::WorkFailure>>,
+        tokio::sync::oneshot::Sender<Result<Vec<Arc<crate::events::Event>>, crate::web::write::WorkFailure>>,
     ),
 }
 
@@ -401,7 +401,7 @@ impl Reconciler {
     async fn run(
         &mut self,
         mut inputs: mpsc::Receiver<Input>,
-        subscription: &mut broadcast::Receiver<crate::events::Event>,
+        subscription: &mut broadcast::Receiver<Arc<crate::events::Event>>,
         shutdown: impl Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);

@@ -279,7 +279,7 @@ async fn writer_answers_concurrent_appends_with_distinct_seqs() {
     assert_eq!(broadcast, (1..=2000).collect::<Vec<_>>());
 
     let many = writer.append_many(vec![ping("m1"), ping("m2")]).await.expect("append many");
-    assert_eq!(seqs(&many), vec![2001, 2002]);
+    assert_eq!(many.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2001, 2002]);
     assert_eq!(assert_file_clean(&dir.path().join(EVENTS_FILE)), 2002);
 }
 
@@ -303,7 +303,7 @@ async fn writer_broadcasts_what_other_processes_stored() {
             .await
             .expect("broadcast in time")
             .expect("broadcast");
-        got.push((event.seq, event.entity_id));
+        got.push((event.seq, event.entity_id.clone()));
     }
     let expected: Vec<(u64, String)> =
         [(1, "own"), (2, "cli-1"), (3, "cli-2"), (4, "cli-3"), (5, "cli-4"), (6, "own")]

@@ -17,7 +17,7 @@ const BROADCAST_CAPACITY: usize = 4096;
 
 struct Request {
     events: Vec<NewEvent>,
-    reply: oneshot::Sender<Result<Vec<Event>, EventLogError>>,
+    reply: oneshot::Sender<Result<Vec<Arc<Event>>, EventLogError>>,
 }
 
 /// Group commit for the daemon: concurrent callers queue their events; one thread drains
@@ -32,7 +32,7 @@ struct Request {
 #[derive(Debug, Clone)]
 pub struct EventWriter {
     requests: mpsc::Sender<Request>,
-    stored: broadcast::Sender<Event>,
+    stored: broadcast::Sender<Arc<Event>>,
     path: Arc<PathBuf>,
 }
 
@@ -54,7 +54,7 @@ impl EventWriter {
     }
 
     /// Stores one event; resolves once it is on disk.
-    pub async fn append(&self, event: NewEvent) -> Result<Event, EventLogError> {
+    pub async fn append(&self, event: NewEvent) -> Result<Arc<Event>, EventLogError> {
         self.append_many(vec![event])
             .await?
             .pop()
@@ -62,7 +62,7 @@ impl EventWriter {
     }
 
     /// Stores events with consecutive seqs; resolves once they are on disk.
-    pub async fn append_many(&self, events: Vec<NewEvent>) -> Result<Vec<Event>, EventLogError> {
+    pub async fn append_many(&self, events: Vec<NewEvent>) -> Result<Vec<Arc<Event>>, EventLogError> {
         let stopped = || EventLogError::WriterStopped { path: self.path.to_path_buf() };
         let (reply, answer) = oneshot::channel();
         self.requests.send(Request { events, reply }).await.map_err(|_| stopped())?;
@@ -77,12 +77,12 @@ impl EventWriter {
 
     /// Events as they are stored. A subscriber that falls behind gets `Lagged` and should
     /// re-read the log from the last seq it saw; so should one that sees a gap in seq.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.stored.subscribe()
     }
 }
 
-fn run_writer(log: EventLog, mut queue: mpsc::Receiver<Request>, stored: broadcast::Sender<Event>) {
+fn run_writer(log: EventLog, mut queue: mpsc::Receiver<Request>, stored: broadcast::Sender<Arc<Event>>) {
     while let Some(first) = queue.blocking_recv() {
         let mut count = first.events.len();
         let mut batch = vec![first];
@@ -103,10 +103,12 @@ fn run_writer(log: EventLog, mut queue: mpsc::Receiver<Request>, stored: broadca
         }
         match log.append_batch(events) {
             Ok(Appended { foreign, stored: written }) => {
+                // Shared, not copied, with every subscriber and the caller.
+                let written: Vec<Arc<Event>> = written.into_iter().map(Arc::new).collect();
                 if stored.receiver_count() > 0 {
-                    for event in foreign.iter().chain(&written) {
+                    for event in foreign.into_iter().map(Arc::new).chain(written.iter().cloned()) {
                         // Err only means every subscriber left meanwhile.
-                        let _ = stored.send(event.clone());
+                        let _ = stored.send(event);
                     }
                 }
                 let mut written = written.into_iter();

@@ -85,7 +85,7 @@ struct Follower {
     app: AppState,
     /// Since, types and entity; the seq cursor is `cursor`.
     filter: EventFilter,
-    subscription: broadcast::Receiver<Event>,
+    subscription: broadcast::Receiver<std::sync::Arc<Event>>,
     closing: watch::Receiver<bool>,
     /// Every event at or below this seq has been handled (sent, or found not to match).
     cursor: u64,
@@ -117,7 +117,7 @@ impl Follower {
                     Ok(event) => {
                         self.cursor = event.seq;
                         if self.filter.matches(&event) && !hidden(&self.app.shared.config(), &event) {
-                            return Some(event);
+                            return Some(std::sync::Arc::unwrap_or_clone(event));
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(skipped)) => {
