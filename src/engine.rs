@@ -697,13 +697,14 @@ fn record(state: &mut EntityState, verdict: Verdict, now: DateTime<Utc>) -> Opti
 /// Desired against observed, for one entity.
 fn mismatches(entity: &Entity, s: &EntityState) -> Vec<Mismatch> {
     let mut out = Vec::new();
-    let key = entity.key.to_string();
+    // Named only when there is a mismatch: this runs for every entity at every publication.
+    let key = || entity.key.to_string();
     if entity.meta.desired != DesiredState::Active
         && let (Some(signal), Some(since)) = (s.last_signal, s.since)
         && signal > since
     {
         out.push(Mismatch {
-            entity: key.clone(),
+            entity: key(),
             field: "desired".to_string(),
             desired: serde_json::to_value(entity.meta.desired).unwrap_or_default(),
             observed: serde_json::json!("still signalling"),
@@ -719,7 +720,7 @@ fn mismatches(entity: &Entity, s: &EntityState) -> Vec<Mismatch> {
             OutputContract::MaxAge(age) => format!("younger than {}", crate::duration::human(*age)),
         };
         out.push(Mismatch {
-            entity: key,
+            entity: key(),
             field: "freshness".to_string(),
             desired: serde_json::json!(desired),
             observed: s
