@@ -11,6 +11,7 @@
 //! - `yaml`: splitting files into documents and positioned parse errors.
 //! - `validate`: raw documents into the types below, collecting every error.
 
+mod fastyaml;
 pub mod raw;
 mod validate;
 mod yaml;
