@@ -115,13 +115,16 @@ fn column(indent: usize) -> u32 {
 /// Longer keys step aside: YAML limits implicit keys to 1024 characters.
 const MAX_KEY: usize = 256;
 
-/// Lines indented deeper step aside. Every level of nesting but a sequence at its key's
-/// indentation indents further, so this bounds how deep the reader (and the deserializer
-/// after it) recurses, even on a hostile document.
-const MAX_INDENT: usize = 64;
+/// Larger documents step aside, which keeps every document taken far inside serde-saphyr's
+/// budgets (250,000 nodes, 1,000,000 events, 64 MiB of scalars), where it would refuse one.
+const MAX_DOCUMENT: usize = 64 * 1024;
+
+/// Deeper nesting steps aside: serde-saphyr refuses more than 64 levels, and this bounds how
+/// deep the reader (and the deserializer after it) recurse on a hostile document.
+const MAX_DEPTH: usize = 32;
 
 fn read(text: &str) -> Result<Node<'_>, StepAside> {
-    if !text.bytes().all(|b| b == b'\n' || (b' '..=b'~').contains(&b)) {
+    if text.len() > MAX_DOCUMENT || !text.bytes().all(|b| b == b'\n' || (b' '..=b'~').contains(&b)) {
         return Err(StepAside);
     }
     let mut lines = Vec::with_capacity(16);
@@ -141,13 +144,10 @@ fn read(text: &str) -> Result<Node<'_>, StepAside> {
             return Err(StepAside);
         }
         let indent = raw.len() - content.len();
-        if indent > MAX_INDENT {
-            return Err(StepAside);
-        }
         let number = u32::try_from(index + 1).map_err(|_| StepAside)?;
         lines.push(Line { number, indent, text: content });
     }
-    let mut reader = Reader { lines, next: 0 };
+    let mut reader = Reader { lines, next: 0, depth: 0 };
     let first = reader.peek().ok_or(StepAside)?;
     let root = reader.map(first.indent)?;
     if reader.next != reader.lines.len() {
@@ -170,6 +170,8 @@ fn only_comment(rest: &str) -> bool {
 struct Reader<'a> {
     lines: Vec<Line<'a>>,
     next: usize,
+    /// The collections being read, around the next line.
+    depth: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -186,8 +188,15 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Enters a collection, unless that is one too deep.
+    fn descend(&mut self) -> Result<(), StepAside> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH { Err(StepAside) } else { Ok(()) }
+    }
+
     /// The block mapping whose keys start at `indent`, beginning at the next line.
     fn map(&mut self, indent: usize) -> Result<Node<'a>, StepAside> {
+        self.descend()?;
         let at = self.peek().ok_or(StepAside)?.at(0);
         let mut entries: Vec<(&'a str, Node<'a>)> = Vec::new();
         while let Some(line) = self.peek() {
@@ -206,6 +215,7 @@ impl<'a> Reader<'a> {
             let value = self.value(line, offset, indent)?;
             entries.push((key, value));
         }
+        self.depth -= 1;
         Ok(Node::Map { entries, at })
     }
 
@@ -252,6 +262,7 @@ impl<'a> Reader<'a> {
 
     /// The block sequence whose dashes are at `indent`, beginning at the next line.
     fn seq(&mut self, indent: usize, at: Pos) -> Result<Node<'a>, StepAside> {
+        self.descend()?;
         let mut items = Vec::new();
         while let Some(line) = self.peek() {
             if line.indent < indent || (line.indent == indent && !is_entry(line.text)) {
@@ -283,6 +294,7 @@ impl<'a> Reader<'a> {
                 self.no_continuation(indent)?;
             }
         }
+        self.depth -= 1;
         Ok(Node::Seq { items, at })
     }
 }
@@ -885,6 +897,8 @@ mod tests {
             "  a: x\n  num: 0\n",
             "a:\nnum:\nm:\n",
             "a: ~\nnum: null\nm: NULL\n",
+            "--- \nl: # c\n\n# d\n- x\n-   'z'  # e\n",
+            "l: [ x,  z ]\nsteps:\n  -\n    id: a\n",
         ];
         for text in cases {
             assert_eq!(agree::<Sample>(text), Ok(true), "{text:?}");
@@ -953,8 +967,40 @@ mod tests {
         for text in cases {
             assert_eq!(from_str::<Sample>(text).map(|_| ()), Err(StepAside), "{text:?}");
         }
-        let deep = format!("m:\n{}k: v\n", " ".repeat(MAX_INDENT + 1));
-        assert_eq!(from_str::<Sample>(&deep).map(|_| ()), Err(StepAside));
+    }
+
+    /// Deep and large documents step aside well before serde-saphyr's budgets would refuse
+    /// them; long lines within the limits are taken.
+    #[test]
+    fn limits() {
+        let nested = |levels: usize| {
+            let mut text = String::new();
+            for level in 0..levels {
+                text.push_str(&format!("{}k:\n", " ".repeat(level)));
+            }
+            text.push_str(&format!("{}k: v\n", " ".repeat(levels)));
+            text
+        };
+        assert_eq!(agree::<serde::de::IgnoredAny>(&nested(MAX_DEPTH - 1)), Ok(true));
+        assert_eq!(from_str::<serde::de::IgnoredAny>(&nested(MAX_DEPTH)).map(|_| ()), Err(StepAside));
+        // Sequences at their key's indentation nest without indenting further.
+        let compact = |levels: usize| {
+            let items: String = (0..levels).map(|level| format!("{}- k:\n", "  ".repeat(level))).collect();
+            format!("m:\n{items}{}- x\n", "  ".repeat(levels))
+        };
+        assert_eq!(agree::<serde::de::IgnoredAny>(&compact(8)), Ok(true));
+        assert_eq!(from_str::<serde::de::IgnoredAny>(&compact(MAX_DEPTH / 2)).map(|_| ()), Err(StepAside));
+        let wide = format!("l: [{}]\n", vec!["a"; MAX_DOCUMENT / 2].join(","));
+        assert_eq!(from_str::<Sample>(&wide).map(|_| ()), Err(StepAside));
+        let long = "x".repeat(5000);
+        for text in [
+            format!("a: {long}\n"),
+            format!("a: '{long}'\n"),
+            format!("l: [{}]\n", vec![long.as_str(); 4].join(", ")),
+            format!("l:\n- {long}\n"),
+        ] {
+            assert_eq!(agree::<Sample>(&text), Ok(true), "{}", &text[..20]);
+        }
     }
 
     #[test]
@@ -1496,18 +1542,30 @@ mod tests {
                 Y::List(items) => {
                     self.end_of_line();
                     let step = if self.choices.one_in(2) { 0 } else { 1 + self.choices.below(3) as usize };
-                    self.seq(items, indent + step);
+                    self.seq(items, indent + step, step == 0);
                 }
             }
         }
 
-        fn seq(&mut self, items: &[Y], indent: usize) {
-            for item in items {
+        /// A block sequence with its dashes at `indent`; `compact` when that is its key's
+        /// indentation.
+        fn seq(&mut self, items: &[Y], indent: usize, compact: bool) {
+            for (index, item) in items.iter().enumerate() {
                 self.filler(indent);
                 self.spaces(indent);
                 self.out.push('-');
                 let gap = 1 + self.choices.below(3) as usize;
-                self.spaces(gap);
+                // A mapping may also start on the line after its dash, though not as the first
+                // item of a compact sequence, which the fast path leaves to serde-saphyr.
+                let below = (index > 0 || !compact) && self.choices.one_in(5);
+                match item {
+                    Y::Map(entries) if !entries.is_empty() && below => {
+                        self.end_of_line();
+                        self.map(entries, indent + gap, false);
+                        continue;
+                    }
+                    _ => self.spaces(gap),
+                }
                 match item {
                     Y::Map(entries) if !entries.is_empty() => self.map(entries, indent + 1 + gap, true),
                     Y::Map(_) => {
