@@ -457,6 +457,16 @@ fn looks_numeric(text: &str) -> bool {
     text.parse::<f64>().is_ok()
 }
 
+/// A plain `true` or `false`, the only booleans read here (serde-saphyr also reads `yes`,
+/// `On`, `FALSE` and the like as booleans).
+fn plain_bool(text: &str) -> Option<bool> {
+    match text {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
 /// A plain `0` or `[1-9][0-9]*`, the only integers read here.
 fn plain_unsigned(text: &str) -> Option<u64> {
     let bytes = text.as_bytes();
@@ -500,6 +510,7 @@ impl<'de> Value<'_, 'de> {
         }
     }
 
+    /// The text of a plain scalar, to be resolved by the caller.
     fn plain(&self) -> Result<&'de str, StepAside> {
         match *self.0 {
             Node::Scalar { text, plain: true, .. } => Ok(text),
@@ -511,6 +522,7 @@ impl<'de> Value<'_, 'de> {
         plain_unsigned(self.plain()?).ok_or(StepAside)
     }
 
+    /// Whether the node is a plain scalar serde-saphyr reads as null.
     fn is_null(&self) -> bool {
         matches!(self.0, Node::Scalar { text, plain: true, .. } if plain_is_null(text))
     }
@@ -692,14 +704,6 @@ impl<'de> de::Deserializer<'de> for Value<'_, 'de> {
         _: V,
     ) -> Result<V::Value, StepAside> {
         Err(StepAside)
-    }
-}
-
-fn plain_bool(text: &str) -> Option<bool> {
-    match text {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
     }
 }
 
@@ -996,7 +1000,7 @@ mod tests {
         for text in [
             format!("a: {long}\n"),
             format!("a: '{long}'\n"),
-            format!("l: [{}]\n", vec![long.as_str(); 4].join(", ")),
+            format!("l: [{}]\n", [long.as_str(); 4].join(", ")),
             format!("l:\n- {long}\n"),
         ] {
             assert_eq!(agree::<Sample>(&text), Ok(true), "{}", &text[..20]);
