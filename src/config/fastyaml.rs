@@ -198,7 +198,8 @@ impl<'a> Reader<'a> {
     fn map(&mut self, indent: usize) -> Result<Node<'a>, StepAside> {
         self.descend()?;
         let at = self.peek().ok_or(StepAside)?.at(0);
-        let mut entries: Vec<(&'a str, Node<'a>)> = Vec::new();
+        // Room for a typical document's keys without growing.
+        let mut entries: Vec<(&'a str, Node<'a>)> = Vec::with_capacity(8);
         while let Some(line) = self.peek() {
             if line.indent < indent {
                 break;
@@ -451,8 +452,13 @@ fn looks_numeric(text: &str) -> bool {
         [b'0', b'x' | b'X' | b'o' | b'O' | b'b' | b'B', ..] => return true,
         _ => {}
     }
-    if bytes.first().is_some_and(u8::is_ascii_digit) && text.contains('_') {
-        return true;
+    match bytes.first() {
+        Some(b'0'..=b'9') if text.contains('_') => return true,
+        // Rust's float parsing takes letters first only in `inf`, `infinity` and `nan`.
+        Some(first) if first.is_ascii_alphabetic() && !matches!(first, b'i' | b'I' | b'n' | b'N') => {
+            return false;
+        }
+        _ => {}
     }
     text.parse::<f64>().is_ok()
 }

@@ -31,45 +31,42 @@ pub struct Document {
 /// one, so no scalar can contain it. Documents with nothing but comments and blanks are dropped.
 pub fn split_documents(text: &str) -> Vec<Document> {
     let mut documents = Vec::new();
-    let mut current = String::new();
-    let mut current_first = 1u32;
-    let mut blank_prefix = 0u32;
-    // Lines are counted as YAML counts them (and so serde-saphyr's positions): a lone `\r`
-    // breaks a line too.
-    let mut number = 1u32;
-    for (index, line) in text.split_inclusive('\n').enumerate() {
+    // The current document runs from byte `start` of `text` and line `first` of the file.
+    let (mut start, mut first) = (0, 1u32);
+    let (mut offset, mut number) = (0, 1u32);
+    for line in text.split_inclusive('\n') {
         let is_marker = line.starts_with("---") && line[3..].chars().next().is_none_or(char::is_whitespace);
-        if is_marker && index > 0 {
-            push_document(&mut documents, &mut current, current_first, blank_prefix);
-            current_first = number;
-            blank_prefix = number - 1;
+        if is_marker && offset > 0 {
+            push_document(&mut documents, &text[start..offset], first);
+            (start, first) = (offset, number);
         }
-        current.push_str(line);
+        offset += line.len();
         number = number.saturating_add(line_breaks(line));
     }
-    push_document(&mut documents, &mut current, current_first, blank_prefix);
+    push_document(&mut documents, &text[start..], first);
     documents
 }
 
-/// The YAML line breaks in a piece of text ending at a `\n` or at the end: `\n`, `\r\n`, and a
-/// `\r` alone.
+/// The YAML line breaks in a piece of text ending at a `\n` or at the end, and holding no other
+/// `\n`: that one, and every `\r` not before a `\n`. Lines are counted as YAML counts them (and
+/// so serde-saphyr's positions): a lone `\r` breaks a line too.
 fn line_breaks(line: &str) -> u32 {
+    let newline = u32::from(line.ends_with('\n'));
+    if !line.contains('\r') {
+        return newline;
+    }
     let bytes = line.as_bytes();
-    let breaks = bytes
-        .iter()
-        .enumerate()
-        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')));
-    u32::try_from(breaks.count()).unwrap_or(u32::MAX)
+    let lone = bytes.iter().enumerate().filter(|&(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+    u32::try_from(lone.count()).unwrap_or(u32::MAX).saturating_add(newline)
 }
 
-fn push_document(out: &mut Vec<Document>, text: &mut String, first_line: u32, prefix: u32) {
-    let body = std::mem::take(text);
+fn push_document(out: &mut Vec<Document>, body: &str, first_line: u32) {
     let has_content = body.lines().any(|line| {
         let trimmed = line.trim();
         !trimmed.is_empty() && !trimmed.starts_with('#') && trimmed != "---" && trimmed != "..."
     });
     if has_content {
-        out.push(Document { text: body, first_line, line_offset: prefix });
+        out.push(Document { text: body.to_string(), first_line, line_offset: first_line - 1 });
     }
 }
 
