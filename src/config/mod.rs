@@ -9,6 +9,7 @@
 //! # Layout
 //! - `raw`: the documents as written (serde + JSON Schema), positions kept.
 //! - `yaml`: splitting files into documents and positioned parse errors.
+//! - `fastyaml`: a reader for plain documents that gives serde-saphyr's value or steps aside.
 //! - `validate`: raw documents into the types below, collecting every error.
 
 mod fastyaml;
