@@ -14,12 +14,8 @@ size=${SIZE:-full}
 ticks=${TICKS:-200}
 layout=${LAYOUT:-json}
 
-bench=$(cargo bench --locked --bench openclaw --no-run --message-format=json 2>/dev/null |
-  python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "openclaw" and m.get("executable"):
-        print(m["executable"])')
+. scripts/lib/bench-executable.sh
+bench=$(bench_executable openclaw)
 [ -x "$bench" ] || { echo "error: the benchmark did not build (cargo bench --bench openclaw --no-run)" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

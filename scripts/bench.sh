@@ -25,6 +25,7 @@ connections=64    # wrk connections (two threads) for pings and blackbox probes
 
 # The peers and tools, from Debian's packages, installed when missing (none may be skipped).
 . scripts/lib/need-debian.sh
+. scripts/lib/bench-executable.sh
 need_debian "wrk:wrk" "nginx-light:nginx" "prometheus-pushgateway:prometheus-pushgateway" \
   "prometheus-blackbox-exporter:prometheus-blackbox-exporter" "valgrind:valgrind" "curl:curl"
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
@@ -174,13 +175,8 @@ done
 # One reconcile in process (benches/reconcile.rs): every entity judged and every alert rule
 # evaluated, the live state published, and one timer wakeup, at each size.
 # (PROFILE=debug takes the test build of it, which CI's tests have just made.)
-build=(bench); [ "$profile" = debug ] && build=(test)
-reconcile_bench=$(cargo "${build[@]}" --locked --bench reconcile --no-run --message-format=json 2>/dev/null |
-  python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "reconcile" and m.get("executable"):
-        print(m["executable"])')
+build=bench; [ "$profile" = debug ] && build=test
+reconcile_bench=$(bench_executable reconcile "$build")
 [ -x "$reconcile_bench" ] || { echo "FAILED: the reconcile benchmark did not build" >&2; exit 1; }
 "$reconcile_bench" --sizes "$(echo $scale_sizes | tr ' ' ',')" | sed 's/^/reconcile: /'
 ws=$work/callgrind-$callgrind_n
