@@ -1,7 +1,8 @@
 //! Health evaluation: pure functions of (configuration, entity state, now).
 //!
 //! [`evaluate`] applies the health rules of SPEC section 5 to the condition fields of an
-//! entity ([`fields`]); [`explain`] does the same and keeps every step for `why`;
+//! entity ([`Fields`]); [`explain`] does the same and keeps every step for `why`;
+//! [`judge`] gives the verdict with the expectation and wakeup worked out alongside it;
 //! [`next_wakeup`] says when the verdict could change with no new observation (an expected
 //! run's deadline, a run's `max_runtime`, an agent's `stale_after`), which is what lets the
 //! daemon sleep on a timer instead of polling. Nothing here reads the clock.
@@ -78,10 +79,6 @@ pub struct Fields<'a> {
     state: &'a EntityState,
     expectation: Option<Expectation>,
     now: DateTime<Utc>,
-}
-
-pub fn fields<'a>(entity: &'a Entity, state: &'a EntityState, now: DateTime<Utc>) -> Fields<'a> {
-    Fields { entity, state, expectation: expectation(entity, state, now), now }
 }
 
 /// An entity judged at one instant: its schedule's expectation worked out once, for the

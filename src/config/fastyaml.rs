@@ -35,6 +35,15 @@ use serde::de::value::{BorrowedStrDeserializer, MapDeserializer};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
 use serde::forward_to_deserialize_any;
 
+/// Deserializer methods for types no configuration document uses: the reader steps aside.
+macro_rules! step_aside {
+    ($($method:ident($($arg:ty),*);)*) => {$(
+        fn $method<V: Visitor<'de>>(self, $(_: $arg,)* _: V) -> Result<V::Value, StepAside> {
+            Err(StepAside)
+        }
+    )*};
+}
+
 /// The fast reader declines a document: serde-saphyr must read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepAside;
@@ -667,49 +676,17 @@ impl<'de> de::Deserializer<'de> for Value<'_, 'de> {
         self.deserialize_any(visitor)
     }
 
-    fn deserialize_i128<V: Visitor<'de>>(self, _: V) -> Result<V::Value, StepAside> {
-        Err(StepAside)
-    }
-
-    fn deserialize_u128<V: Visitor<'de>>(self, _: V) -> Result<V::Value, StepAside> {
-        Err(StepAside)
-    }
-
-    fn deserialize_f32<V: Visitor<'de>>(self, _: V) -> Result<V::Value, StepAside> {
-        Err(StepAside)
-    }
-
-    fn deserialize_char<V: Visitor<'de>>(self, _: V) -> Result<V::Value, StepAside> {
-        Err(StepAside)
-    }
-
-    fn deserialize_bytes<V: Visitor<'de>>(self, _: V) -> Result<V::Value, StepAside> {
-        Err(StepAside)
-    }
-
-    fn deserialize_byte_buf<V: Visitor<'de>>(self, _: V) -> Result<V::Value, StepAside> {
-        Err(StepAside)
-    }
-
-    fn deserialize_unit<V: Visitor<'de>>(self, _: V) -> Result<V::Value, StepAside> {
-        Err(StepAside)
-    }
-
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, _: &'static str, _: V) -> Result<V::Value, StepAside> {
-        Err(StepAside)
-    }
-
-    fn deserialize_tuple<V: Visitor<'de>>(self, _: usize, _: V) -> Result<V::Value, StepAside> {
-        Err(StepAside)
-    }
-
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: usize,
-        _: V,
-    ) -> Result<V::Value, StepAside> {
-        Err(StepAside)
+    step_aside! {
+        deserialize_i128();
+        deserialize_u128();
+        deserialize_f32();
+        deserialize_char();
+        deserialize_bytes();
+        deserialize_byte_buf();
+        deserialize_unit();
+        deserialize_unit_struct(&'static str);
+        deserialize_tuple(usize);
+        deserialize_tuple_struct(&'static str, usize);
     }
 }
 
