@@ -28,6 +28,9 @@ pub struct Engine {
     /// Each judged entity's next wakeup, and the same ordered by time.
     wakeups: HashMap<EntityKey, DateTime<Utc>, BuildKeyHasher>,
     timeline: BTreeSet<(DateTime<Utc>, EntityKey)>,
+    /// Each entity named in a `depends_on`, with the entities that name it: a level change
+    /// updates the inhibition of its dependents only, not of every entity.
+    dependents: HashMap<EntityKey, Vec<EntityKey>, BuildKeyHasher>,
     last_seq: u64,
     /// The owner's work: tasks, agent reports, usage (the fold of the work events).
     /// Shared with readers (chat commands) until the next work event copies it on write.
@@ -73,6 +76,7 @@ impl Engine {
             states: BTreeMap::new(),
             wakeups: HashMap::default(),
             timeline: BTreeSet::new(),
+            dependents: HashMap::default(),
             last_seq,
             board: Arc::new(board),
             openclaw_mismatches: Vec::new(),
@@ -124,7 +128,11 @@ impl Engine {
         now: DateTime<Utc>,
     ) {
         self.config = config.clone();
+        self.dependents.clear();
         for entity in config.visible_entities() {
+            for dependency in &entity.meta.depends_on {
+                self.dependents.entry(dependency.clone()).or_default().push(entity.key.clone());
+            }
             let key = (entity.key.kind.lower().to_string(), entity.key.id.clone());
             let mut state = previous.remove(&key).unwrap_or_else(|| observe::fresh(entity, now));
             // Descriptive fields follow the configuration; observations stay.
@@ -413,7 +421,7 @@ impl Engine {
         let event = record(state, verdict, now);
         if event.is_some() {
             // A level change can hold back (or release) the alerts of dependents.
-            self.update_inhibition();
+            self.update_inhibition_of_dependents(key);
         }
         self.schedule(key, wakeup);
         let mut events: Vec<NewEvent> = event.into_iter().collect();
@@ -510,7 +518,25 @@ impl Engine {
         }
     }
 
-    /// The earliest wakeup of any entity.
+    /// [`Engine::update_inhibition`] for the entities that depend on `key` alone: what one
+    /// level change can affect, at a cost that does not grow with the number of entities.
+    fn update_inhibition_of_dependents(&mut self, key: &EntityKey) {
+        let Some(dependents) = self.dependents.get(key) else { return };
+        for dependent in dependents {
+            let Some(state) = self.states.get(dependent) else { continue };
+            let inhibited = state.depends_on.iter().any(|d| {
+                EntityKey::parse(d)
+                    .and_then(|k| self.states.get(&k))
+                    .is_some_and(|s| matches!(s.health, Level::Stale | Level::Failed))
+            });
+            if state.inhibited != inhibited
+                && let Some(state) = self.states.get_mut(dependent)
+            {
+                Arc::make_mut(state).inhibited = inhibited;
+            }
+        }
+    }
+
     /// Puts every stored instant (entity states and their wakeups) on a wall clock that jumped
     /// by `by`; see [`EntityState::shift_clock`].
     pub fn shift_clock(&mut self, by: chrono::Duration) {
@@ -813,4 +839,61 @@ fn details(entity: &Entity) -> serde_json::Map<String, serde_json::Value> {
         Spec::Routine(_) => {}
     }
     map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).expect("time")
+    }
+
+    fn success(s: i64) -> Ping {
+        Ping { kind: PingKind::Success, at: at(s), rid: None, message: None }
+    }
+
+    fn inhibited(engine: &Engine, id: &str) -> bool {
+        engine.state(&EntityKey::new(Kind::Routine, id)).expect("state").inhibited
+    }
+
+    /// A level change updates its dependents' inhibition, and only theirs; a full pass and
+    /// the incremental update agree.
+    #[test]
+    fn a_dependency_going_stale_inhibits_its_dependents_and_healing_releases_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("desired")).expect("mkdir");
+        let mut desired = String::from("kind: Routine\nid: base\nevery: 60s\ngrace: 30s\n");
+        for id in ["one", "two", "other"] {
+            let depends = if id == "other" { "" } else { "depends_on: [routine/base]\n" };
+            desired.push_str(&format!("---\nkind: Routine\nid: {id}\nevery: 600s\n{depends}"));
+        }
+        std::fs::write(dir.path().join("desired/x.yaml"), desired).expect("write");
+        let config = Arc::new(crate::config::load(dir.path(), at(0)).unwrap_or_else(|e| panic!("{:?}", e.0)));
+        let mut engine = Engine::new(config, None, at(0));
+        let base = EntityKey::new(Kind::Routine, "base");
+        for id in ["base", "one", "two", "other"] {
+            engine.apply_ping(&EntityKey::new(Kind::Routine, id), &success(0));
+        }
+        engine.evaluate_all(at(1));
+        assert!(["one", "two", "other"].iter().all(|id| !inhibited(&engine, id)));
+
+        let events = engine.evaluate(&base, at(100));
+        assert_eq!(engine.state(&base).expect("base").health, Level::Stale, "{events:?}");
+        assert!(inhibited(&engine, "one") && inhibited(&engine, "two"));
+        assert!(!inhibited(&engine, "other"), "an entity that does not depend on base");
+
+        engine.apply_ping(&base, &success(101));
+        engine.evaluate(&base, at(101));
+        assert_eq!(engine.state(&base).expect("base").health, Level::Healthy);
+        assert!(["one", "two", "other"].iter().all(|id| !inhibited(&engine, id)));
+
+        // The incremental update left what a full pass would.
+        engine.evaluate(&base, at(200));
+        let incremental: Vec<bool> = ["one", "two", "other"].iter().map(|id| inhibited(&engine, id)).collect();
+        engine.update_inhibition();
+        let full: Vec<bool> = ["one", "two", "other"].iter().map(|id| inhibited(&engine, id)).collect();
+        assert_eq!(incremental, full);
+        assert_eq!(full, [true, true, false]);
+    }
 }
