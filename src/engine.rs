@@ -890,7 +890,8 @@ mod tests {
 
         // The incremental update left what a full pass would.
         engine.evaluate(&base, at(200));
-        let incremental: Vec<bool> = ["one", "two", "other"].iter().map(|id| inhibited(&engine, id)).collect();
+        let incremental: Vec<bool> =
+            ["one", "two", "other"].iter().map(|id| inhibited(&engine, id)).collect();
         engine.update_inhibition();
         let full: Vec<bool> = ["one", "two", "other"].iter().map(|id| inhibited(&engine, id)).collect();
         assert_eq!(incremental, full);

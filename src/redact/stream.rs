@@ -73,6 +73,64 @@ impl<T: ?Sized + Serialize> Serialize for Redacted<'_, T> {
     }
 }
 
+/// What a `Display` value writes, kept on the stack when it is short. Every timestamp the live
+/// state holds (chrono writes them a character at a time) and every entity key used as a map
+/// key comes through `collect_str`, whose default builds a `String` for each.
+struct ShortText {
+    bytes: [u8; ShortText::INLINE],
+    len: usize,
+    /// Everything written, once it no longer fits inline.
+    long: Option<String>,
+}
+
+impl ShortText {
+    const INLINE: usize = 64;
+
+    fn of<T: ?Sized + std::fmt::Display, E: ser::Error>(value: &T) -> Result<ShortText, E> {
+        let mut text = ShortText { bytes: [0; ShortText::INLINE], len: 0, long: None };
+        std::fmt::write(&mut text, format_args!("{value}"))
+            .map_err(|_| E::custom("a value failed to format itself as text"))?;
+        Ok(text)
+    }
+
+    fn as_str(&self) -> &str {
+        match &self.long {
+            Some(long) => long,
+            // Only whole `str`s and `char`s are copied in, so the bytes are UTF-8.
+            None => std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default(),
+        }
+    }
+}
+
+impl std::fmt::Write for ShortText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        match &mut self.long {
+            Some(long) => long.push_str(s),
+            None if self.len + s.len() <= ShortText::INLINE => {
+                self.bytes[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+                self.len += s.len();
+            }
+            None => {
+                let mut long = String::with_capacity(2 * (self.len + s.len()));
+                long.push_str(self.as_str());
+                long.push_str(s);
+                self.long = Some(long);
+            }
+        }
+        Ok(())
+    }
+
+    fn write_char(&mut self, c: char) -> std::fmt::Result {
+        if c.is_ascii() && self.long.is_none() && self.len < ShortText::INLINE {
+            self.bytes[self.len] = c as u8;
+            self.len += 1;
+            Ok(())
+        } else {
+            self.write_str(c.encode_utf8(&mut [0; 4]))
+        }
+    }
+}
+
 /// Below the top level: nothing is omitted.
 fn nested<'a, T: ?Sized>(redactor: &'a Redactor, value: &'a T) -> Redacted<'a, T> {
     Redacted::with(redactor, value)
@@ -150,6 +208,11 @@ impl<'r, S: Serializer> Serializer for Redacting<'r, S> {
 
     fn serialize_str(self, v: &str) -> Result<S::Ok, S::Error> {
         self.inner.serialize_str(&self.redactor.redact(v))
+    }
+
+    fn collect_str<T: ?Sized + std::fmt::Display>(self, value: &T) -> Result<S::Ok, S::Error> {
+        let text = ShortText::of(value)?;
+        self.serialize_str(text.as_str())
     }
 
     fn serialize_bytes(self, v: &[u8]) -> Result<S::Ok, S::Error> {
@@ -508,6 +571,9 @@ impl<M: SerializeMap> Serializer for KeySink<'_, '_, M> {
 
     fn serialize_str(self, v: &str) -> Result<KeyRule, M::Error> {
         self.write(v)
+    }
+    fn collect_str<T: ?Sized + std::fmt::Display>(self, value: &T) -> Result<KeyRule, M::Error> {
+        self.write(ShortText::of(value)?.as_str())
     }
     fn serialize_char(self, v: char) -> Result<KeyRule, M::Error> {
         self.write(v.encode_utf8(&mut [0; 4]))
@@ -1234,5 +1300,36 @@ mod tests {
             [(SK.to_owned(), "a".to_owned()), (GHP.to_owned(), KNOWN.to_owned())].into();
         let text = serde_json::to_string(&Redacted::with(&redactor, &value)).unwrap();
         assert_eq!(text, r#"{"[REDACTED]":"[REDACTED]","[REDACTED]":"a"}"#);
+    }
+
+    /// A value written through `collect_str` (as chrono writes timestamps and the entity keys
+    /// write themselves), short, long and not ASCII, comes out as its `to_string` would,
+    /// redacted, as a value and as a map key.
+    #[test]
+    fn displayed_values_are_written_whole_and_redacted() {
+        struct Shown(String);
+        impl Serialize for Shown {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(&self.0)
+            }
+        }
+        let redactor = redactor();
+        let long = format!("{} then {KNOWN} and {}", "x".repeat(70), "é".repeat(40));
+        for text in ["", "2026-12-03T19:05:00.123Z", "ünïcode ✓", &"y".repeat(64), &"z".repeat(65), &long]
+        {
+            let want = redactor.redact(text).into_owned();
+            assert_eq!(
+                serde_json::to_value(Redacted::with(&redactor, &Shown(text.to_owned()))).unwrap(),
+                json!(want)
+            );
+            let map: BTreeMap<String, Shown> = [("k".to_owned(), Shown(text.to_owned()))].into();
+            assert_eq!(serde_json::to_value(Redacted::with(&redactor, &map)).unwrap(), json!({"k": want}));
+        }
+        assert!(!serde_json::to_string(&Redacted::with(&redactor, &Shown(long))).unwrap().contains(KNOWN));
+        let stamp = chrono::DateTime::from_timestamp(1_800_000_000, 123_456_000).expect("time");
+        assert_same(&redactor, &vec![stamp]);
+        let key = crate::config::EntityKey::new(crate::config::Kind::Routine, "r");
+        let keyed: BTreeMap<crate::config::EntityKey, u8> = [(key, 1)].into();
+        assert_eq!(serde_json::to_value(Redacted::with(&redactor, &keyed)).unwrap(), json!({"routine/r": 1}));
     }
 }
