@@ -338,14 +338,18 @@ fn compile(mut cx: Cx, sources: Sources) -> Result<Config, LoadErrors> {
         documents.extend(yaml::split_documents(text).into_iter().map(|document| (index, document)));
         cx.texts.insert(path.clone(), text.clone());
     }
-    let mut parsed = Vec::with_capacity(documents.len());
+    let defaults = default_health_rules(&mut cx);
+    // Sized for the defaults too: a raw document is about a kilobyte, so growing the vector
+    // by doubling for the last few would hold twice the workspace's documents at once.
+    let mut parsed = Vec::with_capacity(documents.len() + defaults.len());
     for ((index, _), result) in documents.iter().zip(parse_documents(&files, &documents)) {
         match result {
             Ok(doc) => parsed.push(Parsed { path: files[*index].0.clone(), doc }),
             Err(e) => cx.errors.push(e),
         }
     }
-    add_default_health_rules(&mut cx, &mut parsed, settings.health_defaults);
+    drop(documents);
+    add_default_health_rules(&mut parsed, defaults, settings.health_defaults);
 
     register_ids(&mut cx, &parsed);
     let config =
@@ -366,14 +370,20 @@ const BUILT_IN: &str = "<built-in>";
 
 /// The default health rules always apply (SPEC section 3), each unless the workspace defines
 /// a `HealthRule` with its id, which replaces it; `health.defaults: false` turns them off.
-fn add_default_health_rules(cx: &mut Cx, parsed: &mut Vec<Parsed>, enabled: bool) {
+/// The built-in default health rules, parsed; their ids are noted in `cx`.
+fn default_health_rules(cx: &mut Cx) -> Vec<Parsed> {
     let (name, text) = BUILTIN_HEALTH_RULES;
     let path = format!("{BUILT_IN}/{name}");
-    let defaults: Vec<RawDoc> = yaml::split_documents(text)
+    let defaults: Vec<Parsed> = yaml::split_documents(text)
         .iter()
         .filter_map(|document| parse_document(&path, document).ok())
+        .map(|doc| Parsed { path: path.clone(), doc })
         .collect();
-    cx.default_health_ids = defaults.iter().map(|d| d.id().value.clone()).collect();
+    cx.default_health_ids = defaults.iter().map(|d| d.doc.id().value.clone()).collect();
+    defaults
+}
+
+fn add_default_health_rules(parsed: &mut Vec<Parsed>, defaults: Vec<Parsed>, enabled: bool) {
     if !enabled {
         return;
     }
@@ -382,12 +392,7 @@ fn add_default_health_rules(cx: &mut Cx, parsed: &mut Vec<Parsed>, enabled: bool
         .filter(|p| matches!(p.doc, RawDoc::HealthRule(_)))
         .map(|p| p.doc.id().value.clone())
         .collect();
-    parsed.extend(
-        defaults
-            .into_iter()
-            .filter(|d| !defined.contains(&d.id().value))
-            .map(|doc| Parsed { path: path.clone(), doc }),
-    );
+    parsed.extend(defaults.into_iter().filter(|d| !defined.contains(&d.doc.id().value)));
 }
 
 /// The settings of a workspace without a settings file.
@@ -654,10 +659,11 @@ fn parse_documents(
             .chunks(documents.len().div_ceil(threads))
             .map(|part| scope.spawn(move || parse(part)))
             .collect();
-        parts
-            .into_iter()
-            .flat_map(|part| part.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect()
+        let mut all = Vec::with_capacity(documents.len());
+        for part in parts {
+            all.extend(part.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        all
     })
 }
 
@@ -772,7 +778,7 @@ fn convert(
     files: Vec<String>,
 ) -> Config {
     let mut pending = Pending::default();
-    let mut entities = Vec::new();
+    let mut entities = Vec::with_capacity(parsed.len());
     let mut config = Config {
         workspace: cx.workspace.to_path_buf(),
         settings,
