@@ -91,8 +91,9 @@ pub enum Input {
     GitTargets(tokio::sync::oneshot::Sender<Vec<crate::collect::git::Target>>),
     /// What the git collector found.
     Git(Vec<crate::collect::git::Finding>),
-    /// A copy of the live state and the board, for a chat command's answer.
-    View(tokio::sync::oneshot::Sender<View>),
+    /// A copy of the live state and the board, for a chat command's answer; with the day's
+    /// digest too when asked (`today`).
+    View(tokio::sync::oneshot::Sender<(View, Option<Arc<Today>>)>, bool),
     /// A work command from the write API, checked against the engine's board and stored.
     Work(
         crate::work::Request,
@@ -108,14 +109,36 @@ type View = (Arc<LiveState>, Arc<crate::work::Board>);
 
 pub async fn chat(shared: &Arc<Shared>, command: crate::commands::Command) -> Option<crate::commands::Reply> {
     let (reply, view) = tokio::sync::oneshot::channel();
-    shared.inputs.send(Input::View(reply)).await.ok()?;
-    let (live, board) = view.await.ok()?;
+    let is_today = matches!(command, crate::commands::Command::Today);
+    shared.inputs.send(Input::View(reply, is_today)).await.ok()?;
+    let ((live, board), today) = view.await.ok()?;
     let (workspace, config) = (shared.workspace.clone(), shared.config());
     tokio::task::spawn_blocking(move || {
-        crate::report::chat_with(&workspace, Some(&config), Some(&live), Some(&board), &command, Utc::now())
+        let day = today.as_ref().map(|t| &t.digest);
+        crate::report::chat_with(
+            &workspace,
+            Some(&config),
+            Some(&live),
+            Some(&board),
+            day,
+            &command,
+            Utc::now(),
+        )
     })
     .await
     .ok()
+}
+
+/// `today`'s digest of the local day's events: built from the log when a `today` first asks
+/// for it (and again after a reload or past midnight), then kept up to date as the reconciler
+/// folds each event, so the command never re-reads the day.
+#[derive(Debug, Clone)]
+pub struct Today {
+    /// Local midnight, in the configured time zone, that the day starts at.
+    midnight: DateTime<Utc>,
+    /// The last seq folded in.
+    last_seq: u64,
+    digest: crate::commands::DayDigest,
 }
 
 /// Why the daemon could not start.
@@ -264,6 +287,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         dirty: true,
         published_at: None,
         view: None,
+        today: None,
         written_at: None,
         file_dirty: true,
         snapshot_path,
@@ -309,6 +333,8 @@ struct Reconciler {
     published_at: Option<Instant>,
     /// What the chat commands read: the state last published, shared.
     view: Option<View>,
+    /// The day's digest for `today`, once one asked.
+    today: Option<Arc<Today>>,
     written_at: Option<Instant>,
     file_dirty: bool,
     snapshot_path: PathBuf,
@@ -578,6 +604,16 @@ impl Reconciler {
     }
 
     fn fold_one(&mut self, event: &crate::events::Event, outgoing: &mut Vec<NewEvent>) {
+        if let Some(today) = &mut self.today
+            && event.seq > today.last_seq
+        {
+            // As the log has it (before any clock shift), like the digest built from the log.
+            let today = Arc::make_mut(today);
+            today.last_seq = event.seq;
+            if event.timestamp >= today.midnight && !crate::web::api::hidden(self.engine.config(), event) {
+                today.digest.add(event);
+            }
+        }
         let event = &*self.on_current_clock(event);
         self.shared.metrics.events_total.with_label_values(&[&event.kind]).inc();
         if event.kind == "heartbeat.received" {
@@ -599,6 +635,24 @@ impl Reconciler {
         }
         // Published state records the last seq it covers, which readers may wait for.
         self.dirty = true;
+    }
+
+    /// The day's digest for `today`, built from the log when there is none for the local day
+    /// of `now` yet; the events after it come through [`Reconciler::fold_one`].
+    fn today(&mut self, now: DateTime<Utc>) -> Arc<Today> {
+        let config = self.engine.config().clone();
+        let day = std::time::Duration::from_secs(86_400);
+        let midnight = crate::work::window_start(day, now, config.settings.timezone);
+        if let Some(today) = self.today.as_ref().filter(|t| t.midnight == midnight) {
+            return today.clone();
+        }
+        // Events past the last folded seq are left to the fold, which counts each once.
+        let last_seq = self.engine.last_seq();
+        let events = crate::report::today_events(&self.shared.workspace, Some(&config), now);
+        let digest = crate::commands::DayDigest::of(events.iter().filter(|e| e.seq <= last_seq));
+        let today = Arc::new(Today { midnight, last_seq, digest });
+        self.today = Some(today.clone());
+        today
     }
 
     /// Re-reads the log after the last folded seq (after a lagging broadcast).
@@ -658,7 +712,7 @@ impl Reconciler {
                 }
                 self.dirty = true;
             }
-            Input::View(reply) => {
+            Input::View(reply, with_today) => {
                 let view = match &self.view {
                     Some(view) if !self.dirty => view.clone(),
                     _ => {
@@ -666,7 +720,8 @@ impl Reconciler {
                         self.view.clone().expect("just published")
                     }
                 };
-                let _ = reply.send(view);
+                let today = with_today.then(|| self.today(Utc::now()));
+                let _ = reply.send((view, today));
             }
             Input::Work(request, reply) => {
                 use crate::web::write::WorkFailure;
@@ -715,6 +770,8 @@ impl Reconciler {
                 self.engine.workspace_revision = git_head(&self.shared.workspace);
                 self.engine.set_config(config.clone(), now);
                 self.generation += 1;
+                // Its time zone and which entities are hidden may have changed.
+                self.today = None;
                 // Probes resolve credentials with the settings of the configuration they run under.
                 match ProbeContext::new(&config) {
                     Ok(cx) => self.probe_cx = Arc::new(cx),

@@ -296,7 +296,7 @@ pub fn chat(
             (config::load(workspace, now).ok().map(Arc::new), saved, board)
         }
     };
-    Ok(Ok(chat_with(workspace, config.as_deref(), live.as_ref(), board.as_ref(), &command, now)))
+    Ok(Ok(chat_with(workspace, config.as_deref(), live.as_ref(), board.as_ref(), None, &command, now)))
 }
 
 /// How long a command-line process waits for the running daemon's answer before computing
@@ -354,12 +354,13 @@ pub fn ask_daemon(workspace: &Path, name: &str, arg: Option<&str>, json: bool) -
 }
 
 /// A chat command's answer over the given state, with the docs layer, the orchestrator's
-/// daily memory and today's events read from the workspace.
+/// daily memory and today's events read from the workspace (unless `day` has them folded).
 pub fn chat_with(
     workspace: &Path,
     config: Option<&Config>,
     live: Option<&state::LiveState>,
     board: Option<&crate::work::Board>,
+    day: Option<&crate::commands::DayDigest>,
     command: &crate::commands::Command,
     now: DateTime<Utc>,
 ) -> crate::commands::Reply {
@@ -368,12 +369,13 @@ pub fn chat_with(
     // answers without touching the log.
     let is_today = matches!(command, crate::commands::Command::Today);
     let memory = config.filter(|_| is_today).and_then(|c| read_memory(c, now));
-    let today = if is_today { today_events(workspace, config, now) } else { Vec::new() };
+    let today = if is_today && day.is_none() { today_events(workspace, config, now) } else { Vec::new() };
     let view = crate::commands::View {
         config,
         live,
         board,
         today_events: &today,
+        today: day,
         docs: &docs,
         memory: memory.as_deref(),
         now,

@@ -1054,6 +1054,10 @@ async fn the_command_line_asks_the_running_daemon_and_reads_its_own_writes() {
             .unwrap_or(0.0)
     };
     let before = answered().await;
+    // `today` from the daemon: its digest of the day, built now from the log and then kept
+    // as the events below arrive.
+    let today = chat_json(&workspace, &["today"]);
+    let created = today["tasks"]["created"].as_u64().expect("tasks created");
 
     // Each item the command line adds is in the very next answer, which the daemon gives
     // once it has folded the item's event.
@@ -1066,10 +1070,13 @@ async fn the_command_line_asks_the_running_daemon_and_reads_its_own_writes() {
     }
     let json = chat_json(&workspace, &["mytasks", "QA"]);
     assert_eq!(json["owner"], "QA", "{json:#}");
-    assert!(answered().await >= before + 11.0, "the daemon answered the command line");
+    let today = chat_json(&workspace, &["today"]);
+    assert_eq!(today["tasks"]["created"], created + 5, "{today:#}");
+    assert!(answered().await >= before + 13.0, "the daemon answered the command line");
 
     // The same answer as the command line computes alone, once the daemon is gone.
     let by_daemon = chat_json(&workspace, &["inbox"]);
+    let today_by_daemon = chat_json(&workspace, &["today"]);
     let status =
         std::process::Command::new("kill").args(["-TERM", &daemon.pid().to_string()]).status().expect("kill");
     assert!(status.success());
@@ -1079,6 +1086,13 @@ async fn the_command_line_asks_the_running_daemon_and_reads_its_own_writes() {
     .await;
     let alone = chat_json(&workspace, &["inbox"]);
     assert_eq!(field_list(&alone, "items", "id"), field_list(&by_daemon, "items", "id"));
+    let today_alone = chat_json(&workspace, &["today"]);
+    for section in ["transitions", "runs", "tasks", "usage", "alerts", "date"] {
+        assert_eq!(
+            today_alone[section], today_by_daemon[section],
+            "{section}: {today_alone:#} {today_by_daemon:#}"
+        );
+    }
 
     // A file naming a process that is gone (a daemon killed with -9) is not trusted.
     std::fs::write(&presence, r#"{"pid":999999999,"listen":"127.0.0.1:1"}"#).expect("write");

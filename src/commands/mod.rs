@@ -60,6 +60,7 @@ mod task;
 #[cfg(test)]
 mod testing;
 mod today;
+pub use today::Digest as DayDigest;
 mod work;
 
 use chrono::{DateTime, Utc};
@@ -81,7 +82,10 @@ pub struct View<'a> {
     /// `None` with no live state.
     pub board: Option<&'a Board>,
     /// Events since local midnight in `tz`, oldest first, protected entities filtered out.
+    /// `today` folds them when `today` (below) is not given.
     pub today_events: &'a [Event],
+    /// The same events already folded, as the daemon keeps them.
+    pub today: Option<&'a DayDigest>,
     pub docs: &'a Docs,
     /// The orchestrator's daily memory, `memory/YYYY-MM-DD.md`, when present.
     pub memory: Option<&'a str>,

@@ -508,6 +508,7 @@ impl Fixture {
             live: self.has_live.then_some(&self.live),
             board: self.has_board.then_some(&self.board),
             today_events: &self.events[first..],
+            today: None,
             docs: &self.docs,
             memory: self.memory.as_deref(),
             now: self.now,

@@ -26,7 +26,7 @@ struct Runs {
     failed: u64,
 }
 
-#[derive(Debug, Default, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize)]
 struct TaskCounts {
     created: u64,
     triaged: u64,
@@ -41,21 +41,95 @@ impl TaskCounts {
     }
 }
 
+/// What `today` reports of the day's events, folded one event at a time. The daemon keeps one
+/// as it folds the log, so `today` answers without reading the day's events again (a day of
+/// pings is tens of thousands); the command line folds the events it read.
+#[derive(Debug, Clone, Default)]
+pub struct Digest {
+    /// Events folded.
+    events: u64,
+    /// The `health.changed` events, oldest first.
+    transitions: Vec<Event>,
+    /// Finished runs by entity type, then id.
+    runs: BTreeMap<String, BTreeMap<String, Runs>>,
+    tasks: TaskCounts,
+    /// `usage.recorded`: records, tokens, cost by currency.
+    records: u64,
+    tokens: u64,
+    cost: BTreeMap<String, f64>,
+    firing: usize,
+    resolved: usize,
+}
+
+impl Digest {
+    pub fn of<'a>(events: impl IntoIterator<Item = &'a Event>) -> Digest {
+        let mut digest = Digest::default();
+        events.into_iter().for_each(|e| digest.add(e));
+        digest
+    }
+
+    /// Folds one more event of the day.
+    pub fn add(&mut self, e: &Event) {
+        self.events += 1;
+        match e.kind.as_str() {
+            "health.changed" => self.transitions.push(e.clone()),
+            "alert.firing" => self.firing += 1,
+            "alert.resolved" => self.resolved += 1,
+            work_event::USAGE_RECORDED => {
+                if let Some(u) = e.data.as_ref().and_then(|d| UsageRecorded::deserialize(d).ok()) {
+                    self.records += 1;
+                    self.tokens = self.tokens.saturating_add(u.total_tokens);
+                    *self.cost.entry(u.currency).or_insert(0.0) += u.estimated_cost;
+                }
+            }
+            _ => {}
+        }
+        if let Some(ok) = run_outcome(e) {
+            let ids = match self.runs.get_mut(&e.entity_type) {
+                Some(ids) => ids,
+                None => self.runs.entry(e.entity_type.clone()).or_default(),
+            };
+            let r = match ids.get_mut(&e.entity_id) {
+                Some(r) => r,
+                None => ids.entry(e.entity_id.clone()).or_default(),
+            };
+            if ok {
+                r.ok += 1;
+            } else {
+                r.failed += 1;
+            }
+        }
+        if e.entity_type == work_event::TASK_ENTITY {
+            count_task(&mut self.tasks, e);
+        }
+    }
+}
+
 /// `today`.
 pub fn today(view: &View) -> Reply {
-    let events = view.today_events;
-    let transitions: Vec<&Event> = events.iter().rev().filter(|e| e.kind == "health.changed").collect();
-    let runs = runs(events);
-    let tasks = task_counts(events);
-    let (records, tokens, cost) = usage(events);
-    let firing = events.iter().filter(|e| e.kind == "alert.firing").count();
-    let resolved = events.iter().filter(|e| e.kind == "alert.resolved").count();
+    let folded;
+    let day = match view.today {
+        Some(day) => day,
+        None => {
+            folded = Digest::of(view.today_events);
+            &folded
+        }
+    };
+    let transitions: Vec<&Event> = day.transitions.iter().rev().collect();
+    let runs: BTreeMap<String, Runs> = day
+        .runs
+        .iter()
+        .flat_map(|(kind, ids)| ids.iter().map(move |(id, r)| (format!("{kind}/{id}"), *r)))
+        .collect();
+    let tasks = &day.tasks;
+    let (records, tokens, cost) = (day.records, day.tokens, &day.cost);
+    let (firing, resolved) = (day.firing, day.resolved);
     let memory: Vec<&str> = view.memory.map(|m| first_lines(m, MEMORY_LINES)).unwrap_or_default();
 
     let local = view.now.with_timezone(&view.tz);
     let mut lines = Lines::new();
     let mut head = format!("*Today*, {} ({})", local.format("%a %-d %b"), view.tz.name());
-    if events.is_empty() {
+    if day.events == 0 {
         head.push_str(": nothing recorded yet");
     } else {
         let (ok, failed) = runs.values().fold((0, 0), |(o, f), r| (o + r.ok, f + r.failed));
@@ -65,7 +139,7 @@ pub fn today(view: &View) -> Reply {
             f => format!("{} ({f} failed)", plural(ok + failed, "run")),
         });
         parts.push(format!("{}, {} done", plural(tasks.total(), "task change"), tasks.done));
-        parts.push(cost_text(&cost));
+        parts.push(cost_text(cost));
         head.push_str(&format!(": {}", parts.join(" · ")));
     }
     lines.line(head);
@@ -80,7 +154,7 @@ pub fn today(view: &View) -> Reply {
             "*Usage*: {} · {} tokens · {}",
             plural(records, "record"),
             count(tokens),
-            cost_text(&cost)
+            cost_text(cost)
         ));
     }
     if firing + resolved > 0 {
@@ -117,7 +191,7 @@ pub fn today(view: &View) -> Reply {
     }
 
     let json = json!({
-        "source": if view.live.is_some() || !events.is_empty() { "live" } else { "none" },
+        "source": if view.live.is_some() || day.events > 0 { "live" } else { "none" },
         "date": local.date_naive().to_string(),
         "timezone": view.tz.name(),
         "transitions": transitions.iter().map(|e| {
@@ -140,57 +214,32 @@ pub fn today(view: &View) -> Reply {
     Reply { text: lines.finish(), json }
 }
 
-/// Finished runs per entity (`routine/daily-status`).
-fn runs(events: &[Event]) -> BTreeMap<String, Runs> {
-    let mut out: BTreeMap<String, Runs> = BTreeMap::new();
-    for e in events {
-        let ok = match (e.kind.as_str(), e.status.as_str()) {
-            ("heartbeat.received", "success") | ("cron.run", "ok" | "success") => true,
-            ("heartbeat.received", "fail") | ("cron.run", "error" | "fail" | "failed") => false,
-            ("heartbeat.received", "exit") => {
-                e.data.as_ref().and_then(|d| d.get("exit_code")).and_then(Value::as_i64) == Some(0)
-            }
-            _ => continue,
-        };
-        let r = out.entry(format!("{}/{}", e.entity_type, e.entity_id)).or_default();
-        if ok {
-            r.ok += 1;
-        } else {
-            r.failed += 1;
+/// Whether an event is a finished run, and a successful one.
+fn run_outcome(e: &Event) -> Option<bool> {
+    match (e.kind.as_str(), e.status.as_str()) {
+        ("heartbeat.received", "success") | ("cron.run", "ok" | "success") => Some(true),
+        ("heartbeat.received", "fail") | ("cron.run", "error" | "fail" | "failed") => Some(false),
+        ("heartbeat.received", "exit") => {
+            Some(e.data.as_ref().and_then(|d| d.get("exit_code")).and_then(Value::as_i64) == Some(0))
         }
+        _ => None,
     }
-    out
 }
 
-fn task_counts(events: &[Event]) -> TaskCounts {
-    let mut t = TaskCounts::default();
-    for e in events.iter().filter(|e| e.entity_type == work_event::TASK_ENTITY) {
-        match e.kind.as_str() {
-            work_event::ITEM_CREATED => t.created += 1,
-            work_event::TRIAGED => t.triaged += 1,
-            work_event::ASSIGNED => t.assigned += 1,
-            work_event::STATUS_CHANGED | work_event::BLOCKED => {
-                t.moved += 1;
-                if e.status == "done" {
-                    t.done += 1;
-                }
+/// Counts a task event.
+fn count_task(t: &mut TaskCounts, e: &Event) {
+    match e.kind.as_str() {
+        work_event::ITEM_CREATED => t.created += 1,
+        work_event::TRIAGED => t.triaged += 1,
+        work_event::ASSIGNED => t.assigned += 1,
+        work_event::STATUS_CHANGED | work_event::BLOCKED => {
+            t.moved += 1;
+            if e.status == "done" {
+                t.done += 1;
             }
-            _ => {}
         }
+        _ => {}
     }
-    t
-}
-
-/// Records, tokens and cost by currency of the day's `usage.recorded` events.
-fn usage(events: &[Event]) -> (u64, u64, BTreeMap<String, f64>) {
-    let (mut records, mut tokens, mut cost) = (0, 0u64, BTreeMap::new());
-    for e in events.iter().filter(|e| e.kind == work_event::USAGE_RECORDED) {
-        let Some(u) = e.data.as_ref().and_then(|d| UsageRecorded::deserialize(d).ok()) else { continue };
-        records += 1;
-        tokens = tokens.saturating_add(u.total_tokens);
-        *cost.entry(u.currency).or_insert(0.0) += u.estimated_cost;
-    }
-    (records, tokens, cost)
 }
 
 /// The orchestrator's name, for "From Fakker's memory".
@@ -238,6 +287,23 @@ mod tests {
         assert_eq!(r.json["tasks"]["done"], 1);
         assert_eq!(r.json["usage"]["cost"]["USD"], 0.48);
         assert_eq!(r.json["date"], "2026-11-25");
+    }
+
+    /// The daemon's digest, folded one event at a time as they arrive, answers as the day's
+    /// events folded at once do.
+    #[test]
+    fn a_digest_kept_event_by_event_answers_the_same() {
+        let f = Fixture::new();
+        let view = f.view();
+        let mut digest = super::Digest::default();
+        view.today_events.iter().for_each(|e| digest.add(e));
+        let kept = answer(
+            &Command::Today,
+            &crate::commands::View { today: Some(&digest), today_events: &[], ..view },
+        );
+        let folded = answer(&Command::Today, &view);
+        assert_eq!(kept.text, folded.text);
+        assert_eq!(kept.json, folded.json);
     }
 
     #[test]
