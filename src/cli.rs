@@ -442,7 +442,7 @@ fn chat(workspace: &std::path::Path, name: &str, arg: Option<&str>, json: bool) 
         println!("{answer}");
         return Ok(Outcome::Ok);
     }
-    let reply = match mission_control::report::chat(workspace, name, arg, chrono::Utc::now())? {
+    let reply = match mission_control::report::chat(workspace, name, arg, json, chrono::Utc::now())? {
         Ok(reply) => reply,
         Err(problem) => {
             eprintln!("error: {problem}");

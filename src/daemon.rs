@@ -107,7 +107,11 @@ pub enum Input {
 /// The live state and the board as last published, shared (never copied per reader).
 type View = (Arc<LiveState>, Arc<crate::work::Board>);
 
-pub async fn chat(shared: &Arc<Shared>, command: crate::commands::Command) -> Option<crate::commands::Reply> {
+pub async fn chat(
+    shared: &Arc<Shared>,
+    command: crate::commands::Command,
+    wants_json: bool,
+) -> Option<crate::commands::Reply> {
     let (reply, view) = tokio::sync::oneshot::channel();
     let is_today = matches!(command, crate::commands::Command::Today);
     shared.inputs.send(Input::View(reply, is_today)).await.ok()?;
@@ -122,6 +126,7 @@ pub async fn chat(shared: &Arc<Shared>, command: crate::commands::Command) -> Op
             Some(&board),
             day,
             &command,
+            wants_json,
             Utc::now(),
         )
     })

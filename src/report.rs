@@ -263,6 +263,7 @@ pub fn chat(
     workspace: &Path,
     name: &str,
     arg: Option<&str>,
+    wants_json: bool,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Result<crate::commands::Reply, String>> {
     let command = match crate::commands::Command::parse(name, arg) {
@@ -296,7 +297,16 @@ pub fn chat(
             (config::load(workspace, now).ok().map(Arc::new), saved, board)
         }
     };
-    Ok(Ok(chat_with(workspace, config.as_deref(), live.as_ref(), board.as_ref(), None, &command, now)))
+    Ok(Ok(chat_with(
+        workspace,
+        config.as_deref(),
+        live.as_ref(),
+        board.as_ref(),
+        None,
+        &command,
+        wants_json,
+        now,
+    )))
 }
 
 /// How long a command-line process waits for the running daemon's answer before computing
@@ -362,6 +372,7 @@ pub fn chat_with(
     board: Option<&crate::work::Board>,
     day: Option<&crate::commands::DayDigest>,
     command: &crate::commands::Command,
+    wants_json: bool,
     now: DateTime<Utc>,
 ) -> crate::commands::Reply {
     let docs = read_docs(workspace);
@@ -376,6 +387,7 @@ pub fn chat_with(
         board,
         today_events: &today,
         today: day,
+        wants_json,
         docs: &docs,
         memory: memory.as_deref(),
         now,

@@ -137,7 +137,7 @@ async fn answer(shared: &Arc<Shared>, text: &str) -> String {
     if let (Command::Inbox, Some(item)) = (&command, &arg) {
         return add_item(shared, item).await;
     }
-    match crate::daemon::chat(shared, command).await {
+    match crate::daemon::chat(shared, command, false).await {
         Some(reply) => reply.text,
         None => "Mission Control is stopping; ask again in a minute.".to_string(),
     }

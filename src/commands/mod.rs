@@ -86,6 +86,10 @@ pub struct View<'a> {
     pub today_events: &'a [Event],
     /// The same events already folded, as the daemon keeps them.
     pub today: Option<&'a DayDigest>,
+    /// Whether the answer's JSON is wanted (the API's `format=json`, the command line's
+    /// `--json`); the text always is. Lists of thousands of tasks are left out of a JSON
+    /// nobody reads.
+    pub wants_json: bool,
     pub docs: &'a Docs,
     /// The orchestrator's daily memory, `memory/YYYY-MM-DD.md`, when present.
     pub memory: Option<&'a str>,
@@ -244,6 +248,13 @@ pub fn answer(command: &Command, view: &View) -> Reply {
     reply
 }
 
+impl View<'_> {
+    /// The answer's JSON, built only when it is wanted (`null` otherwise).
+    fn json(&self, build: impl FnOnce() -> Value) -> Value {
+        if self.wants_json { build() } else { Value::Null }
+    }
+}
+
 /// Where an answer came from, for its JSON.
 fn source(live: bool) -> Value {
     Value::from(if live { "live" } else { "docs" })
@@ -252,6 +263,51 @@ fn source(live: bool) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A list too long for one reply stops formatting at the limit and counts the rest, and a
+    /// reply whose JSON is not wanted has the same text.
+    #[test]
+    fn long_lists_count_what_does_not_fit_with_or_without_json() {
+        use crate::work::Status;
+        let mut f = testing::Fixture::new();
+        let template = f.board.tasks.values().next().expect("a task").clone();
+        for (n, status) in [(3000, Status::Blocked), (3000, Status::Review), (3000, Status::Active)] {
+            for i in 0..n {
+                let mut t = template.clone();
+                t.id = format!("x{status}{i}");
+                t.seq = 1_000_000 + i as u64;
+                t.status = status;
+                t.owner = Some("Fakker".to_string());
+                t.blocker = Some("a long wait".to_string());
+                f.board.tasks.insert(t.id.clone(), t);
+            }
+        }
+        for command in
+            [Command::Blocked, Command::Review, Command::MyTasks(Some("Fakker".into())), Command::Inbox]
+        {
+            let with = answer(&command, &f.view());
+            let without = answer(&command, &View { wants_json: false, ..f.view() });
+            assert_eq!(with.text, without.text, "{command:?}");
+            assert_eq!(without.json, Value::Null, "{command:?}");
+            let listed = match &command {
+                Command::Inbox => with.json["items"].as_array().map(Vec::len),
+                Command::MyTasks(_) => Some(with.json["count"].as_u64().unwrap_or(0) as usize),
+                _ => with.json["tasks"].as_array().map(Vec::len),
+            }
+            .expect("a list");
+            let shown = with.text.lines().filter(|l| l.starts_with('`') || l.starts_with("- `")).count();
+            let more =
+                with.text.lines().last().and_then(|l| l.strip_prefix('+')).and_then(|l| l.split(' ').next());
+            if listed > 100 {
+                let more: usize =
+                    more.and_then(|m| m.parse().ok()).unwrap_or_else(|| panic!("{command:?}: {}", with.text));
+                assert!(
+                    shown > 0 && shown + more >= listed - 10 && shown + more <= listed + 10,
+                    "{command:?}: {shown} + {more} of {listed}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn chat_lines() {

@@ -30,13 +30,19 @@ pub fn inbox(view: &View) -> Reply {
             ago(newest.created, view.now)
         )),
     }
-    for t in &items {
+    for (shown, t) in items.iter().enumerate() {
+        if lines.is_full() {
+            lines.hidden(items.len() - shown);
+            break;
+        }
         lines.item(item_line(t, view));
     }
-    let json = json!({
-        "source": source(true),
-        "count": items.len(),
-        "items": items.iter().map(|t| task::json(t)).collect::<Vec<_>>(),
+    let json = view.json(|| {
+        json!({
+            "source": source(true),
+            "count": items.len(),
+            "items": items.iter().map(|t| task::json(t)).collect::<Vec<_>>(),
+        })
     });
     Reply { text: lines.finish(), json }
 }

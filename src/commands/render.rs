@@ -228,6 +228,12 @@ impl Lines {
         self.push(&block);
     }
 
+    /// Whether no further item will be shown: a long list stops formatting its items here
+    /// and counts the rest with [`Lines::hidden`].
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+
     /// Several items counted at once without being shown (a list cut on purpose).
     pub fn hidden(&mut self, n: usize) {
         if n > 0 {

@@ -509,6 +509,7 @@ impl Fixture {
             board: self.has_board.then_some(&self.board),
             today_events: &self.events[first..],
             today: None,
+            wants_json: true,
             docs: &self.docs,
             memory: self.memory.as_deref(),
             now: self.now,

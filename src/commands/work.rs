@@ -31,16 +31,22 @@ pub fn blocked(view: &View) -> Reply {
     for e in &workflows {
         lines.item(entity::line(e));
     }
-    for t in &tasks {
+    for (shown, t) in tasks.iter().enumerate() {
+        if lines.is_full() {
+            lines.hidden(tasks.len() - shown);
+            break;
+        }
         let mut facts = vec![format!("blocker: {}", esc(t.blocker.as_deref().unwrap_or("not given")))];
         facts.extend(t.owner.as_deref().map(esc));
         facts.push(format!("since {}", ago(t.updated, view.now)));
         lines.item(format!("{} {} — {}", code(&t.id), esc(&t.title), facts.join(" · ")));
     }
-    let json = json!({
-        "source": source(true),
-        "workflows": workflows.iter().map(|e| entity::json(e)).collect::<Vec<_>>(),
-        "tasks": tasks.iter().map(|t| task::json(t)).collect::<Vec<_>>(),
+    let json = view.json(|| {
+        json!({
+            "source": source(true),
+            "workflows": workflows.iter().map(|e| entity::json(e)).collect::<Vec<_>>(),
+            "tasks": tasks.iter().map(|t| task::json(t)).collect::<Vec<_>>(),
+        })
     });
     Reply { text: lines.finish(), json }
 }
@@ -75,7 +81,11 @@ pub fn mytasks(view: &View, owner: Option<&str>) -> Reply {
     });
     for (status, group) in &groups {
         lines.heading(format!("*{}*", capitalized(status.as_str())));
-        for t in group {
+        for (shown, t) in group.iter().enumerate() {
+            if lines.is_full() {
+                lines.hidden(group.len() - shown);
+                break;
+            }
             let mut line = task::line(t, view.now);
             if let Some(blocker) = t.blocker.as_deref() {
                 line.push_str(&format!(" · blocker: {}", esc(blocker)));
@@ -83,14 +93,16 @@ pub fn mytasks(view: &View, owner: Option<&str>) -> Reply {
             lines.item(line);
         }
     }
-    let json = json!({
-        "source": source(true),
-        "owner": owner,
-        "count": mine.len(),
-        "groups": groups.iter().map(|(status, group)| json!({
-            "status": status,
-            "tasks": group.iter().map(|t| task::json(t)).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
+    let json = view.json(|| {
+        json!({
+            "source": source(true),
+            "owner": owner,
+            "count": mine.len(),
+            "groups": groups.iter().map(|(status, group)| json!({
+                "status": status,
+                "tasks": group.iter().map(|t| task::json(t)).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })
     });
     Reply { text: lines.finish(), json }
 }
@@ -169,7 +181,11 @@ pub fn review(view: &View) -> Reply {
             ago(oldest.updated, view.now)
         ),
     });
-    for t in &tasks {
+    for (shown, t) in tasks.iter().enumerate() {
+        if lines.is_full() {
+            lines.hidden(tasks.len() - shown);
+            break;
+        }
         lines.item(format!(
             "{}\n   expected: {}\n   criteria: {}",
             task::line(t, view.now),
@@ -177,10 +193,12 @@ pub fn review(view: &View) -> Reply {
             esc(t.review_criteria.as_deref().unwrap_or("not given")),
         ));
     }
-    let json = json!({
-        "source": source(true),
-        "count": tasks.len(),
-        "tasks": tasks.iter().map(|t| task::json(t)).collect::<Vec<_>>(),
+    let json = view.json(|| {
+        json!({
+            "source": source(true),
+            "count": tasks.len(),
+            "tasks": tasks.iter().map(|t| task::json(t)).collect::<Vec<_>>(),
+        })
     });
     Reply { text: lines.finish(), json }
 }

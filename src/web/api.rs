@@ -77,7 +77,7 @@ async fn command(
     let command = crate::commands::Command::parse(&name, owner.as_deref())
         .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown_command", e))?;
     crate::web::wait_folded(&app.shared, min_seq).await?;
-    let Some(reply) = crate::daemon::chat(&app.shared, command).await else {
+    let Some(reply) = crate::daemon::chat(&app.shared, command, json).await else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting_down",
