@@ -119,16 +119,9 @@ pub async fn chat(
     let (workspace, config) = (shared.workspace.clone(), shared.config());
     tokio::task::spawn_blocking(move || {
         let day = today.as_ref().map(|t| &t.digest);
-        crate::report::chat_with(
-            &workspace,
-            Some(&config),
-            Some(&live),
-            Some(&board),
-            day,
-            &command,
-            wants_json,
-            Utc::now(),
-        )
+        let known =
+            crate::report::Known { config: Some(&config), live: Some(&live), board: Some(&board), day };
+        crate::report::chat_with(&workspace, known, &command, wants_json, Utc::now())
     })
     .await
     .ok()

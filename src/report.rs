@@ -297,16 +297,8 @@ pub fn chat(
             (config::load(workspace, now).ok().map(Arc::new), saved, board)
         }
     };
-    Ok(Ok(chat_with(
-        workspace,
-        config.as_deref(),
-        live.as_ref(),
-        board.as_ref(),
-        None,
-        &command,
-        wants_json,
-        now,
-    )))
+    let known = Known { config: config.as_deref(), live: live.as_ref(), board: board.as_ref(), day: None };
+    Ok(Ok(chat_with(workspace, known, &command, wants_json, now)))
 }
 
 /// How long a command-line process waits for the running daemon's answer before computing
@@ -363,18 +355,26 @@ pub fn ask_daemon(workspace: &Path, name: &str, arg: Option<&str>, json: bool) -
     }
 }
 
+/// What a chat command's answer starts from; `None` is what is not known.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known<'a> {
+    pub config: Option<&'a Config>,
+    pub live: Option<&'a state::LiveState>,
+    pub board: Option<&'a crate::work::Board>,
+    /// The day's events folded (the daemon's); without it `today` reads them from the log.
+    pub day: Option<&'a crate::commands::DayDigest>,
+}
+
 /// A chat command's answer over the given state, with the docs layer, the orchestrator's
-/// daily memory and today's events read from the workspace (unless `day` has them folded).
+/// daily memory and today's events read from the workspace (unless `known.day` has them).
 pub fn chat_with(
     workspace: &Path,
-    config: Option<&Config>,
-    live: Option<&state::LiveState>,
-    board: Option<&crate::work::Board>,
-    day: Option<&crate::commands::DayDigest>,
+    known: Known<'_>,
     command: &crate::commands::Command,
     wants_json: bool,
     now: DateTime<Utc>,
 ) -> crate::commands::Reply {
+    let Known { config, live, board, day } = known;
     let docs = read_docs(workspace);
     // Only `today` reads the day's events and the orchestrator's memory: every other command
     // answers without touching the log.
