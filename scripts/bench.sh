@@ -193,7 +193,7 @@ ws=$work/pings
 python3 scripts/gen-scale.py routines "$ws" "$ping_ids" --hourly
 start_daemon "$ws"
 c0=$(cpu_us "$daemon_pid")
-ROUTINES=$ping_ids wrk -t2 -c"$connections" -d"${secs}s" -s scripts/wrk/ping.lua "http://$daemon_addr" >"$work/wrk-ping.txt"
+ROUTINES=$ping_ids PREFIX=/ping/r BODY=ok wrk -t2 -c"$connections" -d"${secs}s" -s scripts/wrk/cycle.lua "http://$daemon_addr" >"$work/wrk-ping.txt"
 c1=$(cpu_us "$daemon_pid")
 read -r ours_n ours_rate ours_err < <(wrk_field "$work/wrk-ping.txt")
 stop "$daemon_pid"
@@ -214,7 +214,8 @@ for check in on off; do
   started+=("$pg")
   wait_up "http://127.0.0.1:$port/-/ready" "prometheus-pushgateway"
   c0=$(cpu_us "$pg")
-  ROUTINES=$ping_ids wrk -t2 -c"$connections" -d"${secs}s" -s scripts/wrk/push.lua "http://127.0.0.1:$port" >"$work/wrk-push.txt"
+  ROUTINES=$ping_ids PREFIX=/metrics/job/r BODY='job_last_success_timestamp_seconds 1.7e9\n' \
+    wrk -t2 -c"$connections" -d"${secs}s" -s scripts/wrk/cycle.lua "http://127.0.0.1:$port" >"$work/wrk-push.txt"
   c1=$(cpu_us "$pg")
   read -r n rate err < <(wrk_field "$work/wrk-push.txt")
   stop "$pg"
