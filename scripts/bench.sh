@@ -267,7 +267,8 @@ stop "$daemon_pid"
 if [ $((f1 - f0)) -gt 0 ]; then echo "FAILED: $((f1 - f0)) probes of nginx did not succeed" >&2; exit 1; fi
 ours_rate=$(awk -v p=$((p1 - p0)) -v t=$(((t1 - t0) / 1000)) 'BEGIN {printf "%.0f", p * 1e6 / t}')
 ours_cpu=$(( (c1 - c0) / (p1 - p0) ))
-echo "mission-control: $ours_rate probes/s sustained ($((p1 - p0)) in ${secs} s), $ours_cpu us CPU per probe (target $probe_n/s)"
+kept=$(awk -v r="$ours_rate" -v n="$probe_n" 'BEGIN {printf "%.1f", 100 * r / n}')
+echo "mission-control: $ours_rate probes/s sustained ($((p1 - p0)) in $(((t1 - t0) / 1000000)) ms; the schedule offers $probe_n/s, $kept% of it kept), $ours_cpu us CPU per probe (target $probe_n/s)"
 cat >"$work/blackbox.yml" <<'EOF'
 modules:
   http_2xx:
