@@ -48,5 +48,6 @@ pub mod schedule;
 pub mod schema;
 pub mod state;
 pub mod telegram;
+pub mod timestamp;
 pub mod web;
 pub mod work;

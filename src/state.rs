@@ -122,6 +122,7 @@ pub struct Mismatch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Observation {
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub at: DateTime<Utc>,
     /// `ping`, `start`, `fail`, `exit`, `log`, `http`, `tcp`, `command`, `file`, `report`.
     pub kind: String,
@@ -220,12 +221,15 @@ pub struct EntityState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     /// When the level last changed.
+    #[serde(serialize_with = "crate::timestamp::serialize_opt")]
     pub since: Option<DateTime<Utc>>,
     /// The level before the last change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_health: Option<Level>,
+    #[serde(serialize_with = "crate::timestamp::serialize_opt")]
     pub last_checked: Option<DateTime<Utc>>,
     /// The last observation of any kind (ping, probe, report).
+    #[serde(serialize_with = "crate::timestamp::serialize_opt")]
     pub last_signal: Option<DateTime<Utc>>,
     /// The observation that decided the level.
     // Usually the same as `last`: shared, not copied.
@@ -240,12 +244,15 @@ pub struct EntityState {
     #[serde(default)]
     pub inhibited: bool,
     /// When the entity first appeared in the configuration: the anchor of its first deadline.
+    #[serde(serialize_with = "crate::timestamp::serialize_opt")]
     pub first_seen: Option<DateTime<Utc>>,
     /// The last success (a success ping, a passing probe, a fresh file).
+    #[serde(serialize_with = "crate::timestamp::serialize_opt")]
     pub last_success: Option<DateTime<Utc>>,
     /// The last finished run (success, failure or exit ping; a probe result; a new file): the
     /// anchor from which the next expected run is computed.
     #[serde(default)]
+    #[serde(serialize_with = "crate::timestamp::serialize_opt")]
     pub last_run: Option<DateTime<Utc>>,
     #[serde(default)]
     pub consecutive_failures: u64,
@@ -255,6 +262,7 @@ pub struct EntityState {
     #[serde(default)]
     pub failing: bool,
     /// A run started (start ping) and not finished, since then.
+    #[serde(serialize_with = "crate::timestamp::serialize_opt")]
     pub running_since: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_rid: Option<String>,
@@ -262,8 +270,10 @@ pub struct EntityState {
     pub last: Option<Arc<Observation>>,
     /// Routines and outputs: the next expected signal and its deadline (expected + grace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "crate::timestamp::serialize_opt")]
     pub expected_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "crate::timestamp::serialize_opt")]
     pub deadline: Option<DateTime<Utc>>,
     #[serde(default)]
     pub missed_runs: u64,

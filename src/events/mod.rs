@@ -29,7 +29,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -74,7 +74,7 @@ pub struct Event {
 
 /// Milliseconds and `Z`, whatever precision the value carries, so every line looks alike.
 fn serialize_timestamp<S: Serializer>(timestamp: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&timestamp.to_rfc3339_opts(SecondsFormat::Millis, true))
+    crate::timestamp::serialize_millis(timestamp, serializer)
 }
 
 /// An event before the log gives it a seq and a timestamp.
