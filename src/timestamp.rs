@@ -34,8 +34,8 @@ pub fn rfc3339(t: &DateTime<Utc>, format: SecondsFormat) -> Option<Text> {
     let (fraction, digits) = match format {
         SecondsFormat::Millis => (nanos / 1_000_000, 3),
         SecondsFormat::AutoSi if nanos == 0 => (0, 0),
-        SecondsFormat::AutoSi if nanos % 1_000_000 == 0 => (nanos / 1_000_000, 3),
-        SecondsFormat::AutoSi if nanos % 1_000 == 0 => (nanos / 1_000, 6),
+        SecondsFormat::AutoSi if nanos.is_multiple_of(1_000_000) => (nanos / 1_000_000, 3),
+        SecondsFormat::AutoSi if nanos.is_multiple_of(1_000) => (nanos / 1_000, 6),
         SecondsFormat::AutoSi => (nanos, 9),
         _ => return None,
     };

@@ -170,7 +170,7 @@ mod tests {
         let every = Duration::from_secs(1);
         let tenths: Vec<usize> = (0..5000).fold(vec![0; 10], |mut tenths, n| {
             let at = phase(&key(&format!("i{n}")), every);
-            assert!(at < every && at.as_nanos() % PHASE_STEP.as_nanos() == 0, "{at:?}");
+            assert!(at < every && at.as_nanos().is_multiple_of(PHASE_STEP.as_nanos()), "{at:?}");
             tenths[(at.as_millis() / 100) as usize] += 1;
             tenths
         });
