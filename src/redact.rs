@@ -246,7 +246,8 @@ impl Redactor {
         let mut spans: Vec<Range<usize>> = Vec::new();
         // Most text matches no rule: one forward scan says so, cheaper than asking which
         // rules match (an overlapping search).
-        let indices = compiled.set.is_match(text).then(|| compiled.set.matches(text));
+        let indices =
+            (!beyond_patterns(text) && compiled.set.is_match(text)).then(|| compiled.set.matches(text));
         for index in indices.iter().flat_map(|matches| matches.iter()) {
             for caps in compiled.regexes[index].captures_iter(text) {
                 if let Some(hit) = (RULES[index].select)(&caps, text, Mode::Redact) {
@@ -415,6 +416,25 @@ const RULES: &[Rule] = &[
         select: group_s,
     },
 ];
+
+/// The shortest text a pattern made only of [`PLAIN`] bytes can match: a Telegram bot token,
+/// five digits, `:` and 35 more.
+const PLAIN_MATCH_CHARS: usize = 41;
+
+/// Bytes no pattern needs besides digits and `:`: every other pattern needs a letter other
+/// than `T` and `Z` (a keyword, a prefix, a header or parameter name, a URL's scheme is
+/// followed by `@`), an `@` or an `=`.
+fn is_plain(byte: u8) -> bool {
+    matches!(byte, b'0'..=b'9' | b':' | b'.' | b'-' | b'+' | b'T' | b'Z' | b' ')
+}
+
+/// Whether `text` is beyond every built-in pattern: short and made of digits, separators,
+/// `T` and `Z`, as timestamps, numbers and durations are. Some ten of an entity's twenty
+/// strings are such, and the regular expressions scanned each of them (registered
+/// credentials are still searched for).
+fn beyond_patterns(text: &str) -> bool {
+    text.len() < PLAIN_MATCH_CHARS && text.bytes().all(is_plain)
+}
 
 struct Compiled {
     set: RegexSet,
@@ -804,7 +824,41 @@ mod tests {
         ]
     }
 
+    #[test]
+    fn plain_text_past_the_length_bound_is_scanned() {
+        // The bound is needed: a Telegram token may be digits and `-` only.
+        let token = format!("12345:{}", "0".repeat(35));
+        assert_eq!(token.len(), PLAIN_MATCH_CHARS);
+        assert!(token.bytes().all(is_plain) && !beyond_patterns(&token));
+        assert_eq!(redact(&token), MASK);
+        assert!(beyond_patterns("2026-12-03T21:17:35.148038441Z"));
+        assert!(!beyond_patterns("T://@x"), "an @ is never plain");
+    }
+
+    #[test]
+    fn registered_credentials_are_found_in_plain_text() {
+        let redactor = Redactor::new();
+        redactor.add_secret("4242");
+        assert!(beyond_patterns("2026-12-03T04:42:42.4242Z"));
+        assert_eq!(redactor.redact("2026-12-03T04:42:42.4242Z"), format!("2026-12-03T04:42:42.{MASK}Z"));
+    }
+
+    /// Texts [`beyond_patterns`] lets through unscanned: the plain bytes, near the bound.
+    fn plain_text() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(b"0123456789:.-+TZ ".to_vec()), 0..PLAIN_MATCH_CHARS)
+            .prop_map(|bytes| String::from_utf8(bytes).unwrap_or_default())
+    }
+
     proptest! {
+        #[test]
+        fn no_pattern_matches_what_is_beyond_patterns(text in plain_text()) {
+            prop_assert!(beyond_patterns(&text));
+            prop_assert!(!compiled().set.is_match(&text), "{text:?}");
+            for regex in &compiled().regexes {
+                prop_assert!(!regex.is_match(&text), "{text:?}");
+            }
+        }
+
         #[test]
         fn redaction_is_idempotent_on_arbitrary_text(text in any::<String>()) {
             let redactor = Redactor::new();

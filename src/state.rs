@@ -396,10 +396,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// [`write_atomic`] with the content written by `fill` (through a buffer), so a large file
-/// is never held in memory whole.
+/// is never held in memory whole. The buffer is a concrete type, not a `dyn Write`: a
+/// serializer writes a few bytes at a time, and through a trait object each of those writes
+/// was a call (a third of the snapshot's cost at 5,000 entities).
 pub fn write_atomic_with(
     path: &Path,
-    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));

@@ -6,6 +6,7 @@
 //! The JSON is what redacting the tree gave, key order aside: keys come in the types'
 //! declaration order instead of sorted, and the file's `work` comes last.
 
+use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
