@@ -484,7 +484,10 @@ pub struct CommandProbe {
 
 #[derive(Debug, Clone)]
 pub struct HttpProbe {
+    /// As written.
     pub url: String,
+    /// `url` parsed once: parsing it at every run was some 4% of a probe's CPU.
+    pub target: reqwest::Url,
     pub method: String,
     pub headers: Vec<(String, HeaderValue)>,
     pub body: Option<String>,

@@ -253,10 +253,13 @@ impl<'a> Cx<'a> {
     }
 
     fn url(&mut self, path: &str, key: &str, at: &At<String>) -> Option<String> {
+        self.parsed_url(path, key, at).map(|_| at.value.clone())
+    }
+
+    /// An http or https URL with a host, parsed.
+    fn parsed_url(&mut self, path: &str, key: &str, at: &At<String>) -> Option<reqwest::Url> {
         match reqwest::Url::parse(&at.value) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-                Some(at.value.clone())
-            }
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
             Ok(_) => {
                 self.error(path, at, format!("`{key}` must be an http or https URL with a host"));
                 None
@@ -1161,7 +1164,7 @@ fn probe(cx: &mut Cx, path: &str, at: &At<raw::Observe>, kind: Kind) -> Option<P
 }
 
 fn http_probe(cx: &mut Cx, path: &str, h: &raw::HttpProbe) -> Option<Probe> {
-    let url = cx.url(path, "url", &h.url);
+    let target = cx.parsed_url(path, "url", &h.url);
     let method = match &h.method {
         Some(m) => {
             let upper = m.value.to_ascii_uppercase();
@@ -1214,7 +1217,8 @@ fn http_probe(cx: &mut Cx, path: &str, h: &raw::HttpProbe) -> Option<Probe> {
     }
     let condition = expect.condition.as_ref().and_then(|c| cx.condition(path, c));
     Some(Probe::Http(Box::new(HttpProbe {
-        url: url?,
+        url: h.url.value.clone(),
+        target: target?,
         method,
         headers,
         body: h.body.clone(),

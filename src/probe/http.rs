@@ -16,11 +16,11 @@
 //! | `latency` | from the start of the request until the body was read, a duration |
 //! | `headers.<name>` | a response header, a string (repeated headers joined with `, `); names are case-insensitive and, since paths cannot hold `-`, `_` stands for `-`: `headers.content_type` |
 
-use std::error::Error as _;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName};
 use secrecy::ExposeSecret;
+use tokio::net::TcpStream;
 
 use super::{ProbeContext, Started, timeout_error};
 use crate::condition::Value;
@@ -40,7 +40,12 @@ pub(super) async fn run(spec: &HttpProbe, cx: &ProbeContext) -> Observation {
         Ok(request) => request,
         Err(error) => return started.finish("http", Some(error)),
     };
-    let response = match tokio::time::timeout(spec.timeout, exchange(request)).await {
+    let exchanged = if spec.target.scheme() == "http" {
+        tokio::time::timeout(spec.timeout, exchange_plain(&spec.target, request)).await
+    } else {
+        tokio::time::timeout(spec.timeout, exchange_reqwest(&cx.http, &spec.target, request)).await
+    };
+    let response = match exchanged {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => return started.finish("http", Some(error)),
         Err(_elapsed) => return started.finish("http", Some(timeout_error(spec.timeout))),
@@ -52,8 +57,15 @@ pub(super) async fn run(spec: &HttpProbe, cx: &ProbeContext) -> Observation {
     observation
 }
 
+/// What is sent: the method, the headers (credentials resolved now) and the body.
+struct Request {
+    method: reqwest::Method,
+    headers: HeaderMap,
+    body: Option<String>,
+}
+
 /// The request with its headers, credentials resolved now.
-fn request(spec: &HttpProbe, cx: &ProbeContext) -> Result<reqwest::RequestBuilder, String> {
+fn request(spec: &HttpProbe, cx: &ProbeContext) -> Result<Request, String> {
     let method = reqwest::Method::from_bytes(spec.method.as_bytes())
         .map_err(|_| format!("bad method {:?}", spec.method))?;
     let mut headers = HeaderMap::new();
@@ -79,11 +91,7 @@ fn request(spec: &HttpProbe, cx: &ProbeContext) -> Result<reqwest::RequestBuilde
         };
         headers.append(name, value);
     }
-    let request = cx.http.request(method, &spec.url).headers(headers);
-    Ok(match &spec.body {
-        Some(body) => request.body(body.clone()),
-        None => request,
-    })
+    Ok(Request { method, headers, body: spec.body.clone() })
 }
 
 /// What the probe judges: the status, the headers and the start of the body.
@@ -93,22 +101,124 @@ struct Response {
     body: Vec<u8>,
 }
 
-async fn exchange(request: reqwest::RequestBuilder) -> Result<Response, String> {
-    let mut response = request.send().await.map_err(describe)?;
+/// The exchange over TLS, through reqwest.
+async fn exchange_reqwest(
+    http: &reqwest::Client,
+    target: &reqwest::Url,
+    request: Request,
+) -> Result<Response, String> {
+    let mut builder = http.request(request.method, target.clone()).headers(request.headers);
+    if let Some(body) = request.body {
+        builder = builder.body(body);
+    }
+    let mut response = builder.send().await.map_err(describe)?;
     let status = response.status().as_u16();
     let headers = std::mem::take(response.headers_mut());
     let mut body = Vec::new();
     while let Some(chunk) =
         response.chunk().await.map_err(|e| format!("reading the body: {}", describe(e)))?
     {
-        let room = MAX_BODY_BYTES - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= MAX_BODY_BYTES {
-            // Dropping the response closes the connection; the rest is never downloaded.
+        if keep(&mut body, &chunk) {
             break;
         }
     }
     Ok(Response { status, headers, body })
+}
+
+/// The exchange over plain HTTP/1.1: one connection of its own, as reqwest makes it (the
+/// same request headers: `Host`, `User-Agent`, `Accept: */*`), without reqwest's layers
+/// around it (redirect and retry policies that parse the URL twice per request, a
+/// connection pool that is never used): they were a sixth of a probe's instructions.
+async fn exchange_plain(target: &reqwest::Url, request: Request) -> Result<Response, String> {
+    use reqwest::header;
+    use std::future::poll_fn;
+    use std::pin::Pin;
+
+    let port = target.port_or_known_default().unwrap_or(80);
+    let host = target.host_str().ok_or("the URL has no host")?;
+    // An address is used as it is, a name is resolved (`[::1]` is an IPv6 address).
+    let address = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let stream = TcpStream::connect((address, port)).await.map_err(|e| connect_error(&e))?;
+    // Requests are sent whole at once; Nagle's algorithm would only delay a body.
+    let _ = stream.set_nodelay(true);
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| describe_chain(&e))?;
+    // The connection is driven beside the request; when the probe is done (or times out)
+    // both are dropped and the socket closes.
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let _abort = AbortOnDrop(driver);
+
+    let mut path = target.path().to_string();
+    if let Some(query) = target.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    let mut outgoing = hyper::Request::builder()
+        .method(request.method)
+        .uri(path)
+        .body(request.body.unwrap_or_default())
+        .map_err(|e| describe_chain(&e))?;
+    let headers = outgoing.headers_mut();
+    *headers = request.headers;
+    if !headers.contains_key(header::HOST) {
+        let host = match target.port() {
+            Some(port) => format!("{}:{port}", target.host_str().unwrap_or_default()),
+            None => target.host_str().unwrap_or_default().to_string(),
+        };
+        let host = header::HeaderValue::from_str(&host)
+            .map_err(|_| "the URL's host is not a valid header".to_string())?;
+        headers.insert(header::HOST, host);
+    }
+    if !headers.contains_key(header::USER_AGENT) {
+        headers.insert(header::USER_AGENT, header::HeaderValue::from_static(super::USER_AGENT));
+    }
+    if !headers.contains_key(header::ACCEPT) {
+        headers.insert(header::ACCEPT, header::HeaderValue::from_static("*/*"));
+    }
+
+    let response = sender.send_request(outgoing).await.map_err(|e| describe_chain(&e))?;
+    let status = response.status().as_u16();
+    let (parts, mut incoming) = response.into_parts();
+    let mut body = Vec::new();
+    while let Some(frame) = poll_fn(|cx| hyper::body::Body::poll_frame(Pin::new(&mut incoming), cx)).await {
+        let frame = frame.map_err(|e| format!("reading the body: {}", describe_chain(&e)))?;
+        if let Ok(chunk) = frame.into_data()
+            && keep(&mut body, &chunk)
+        {
+            break;
+        }
+    }
+    Ok(Response { status, headers: parts.headers, body })
+}
+
+/// Ends the connection's task when the probe is done with it.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Appends `chunk` to `body` up to [`MAX_BODY_BYTES`]; true once the body is full (the rest
+/// is never downloaded: dropping the response closes the connection).
+fn keep(body: &mut Vec<u8>, chunk: &[u8]) -> bool {
+    let room = MAX_BODY_BYTES - body.len();
+    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    body.len() >= MAX_BODY_BYTES
+}
+
+/// A failed connect: the plain text for the common failures, else the error itself (which
+/// names no host: name resolution errors do not repeat the name).
+fn connect_error(error: &std::io::Error) -> String {
+    match super::tcp::known_io_error(error) {
+        Some(known) => known.to_string(),
+        None => format!("cannot connect: {error}"),
+    }
 }
 
 /// The first expectation that does not hold, as an error text.
@@ -165,8 +275,12 @@ fn describe_ranges(ranges: &[(u16, u16)]) -> String {
 /// A short error text without the URL (it may carry a token); the connection failures an
 /// operator sees most get a plain text, anything else the whole chain of causes.
 fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    describe_chain(&error.without_url())
+}
+
+/// An error and its causes as one text, or the plain text of a connection failure among them.
+fn describe_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = cause {
         if let Some(known) = e.downcast_ref::<std::io::Error>().and_then(super::tcp::known_io_error) {
             return known.to_string();
@@ -237,8 +351,10 @@ mod tests {
     }
 
     fn probe(addr: SocketAddr, path: &str) -> HttpProbe {
+        let url = format!("http://{addr}{path}");
         HttpProbe {
-            url: format!("http://{addr}{path}"),
+            target: url.parse().expect("a test URL"),
+            url,
             method: "GET".to_string(),
             headers: Vec::new(),
             body: None,
@@ -255,6 +371,73 @@ mod tests {
         crate::probe::run(&crate::config::Probe::Http(Box::new(spec.clone())), &cx)
             .await
             .expect("http is pulled")
+    }
+
+    /// A server that answers every request with its own head and body (the request line
+    /// and the headers, lower-cased and sorted), and a header, as one line each.
+    async fn echo_server(listener: tokio::net::TcpListener) -> SocketAddr {
+        async fn echo(request: axum::extract::Request) -> ([(&'static str, &'static str); 1], String) {
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 16).await.unwrap_or_default();
+            let mut headers: Vec<String> = parts
+                .headers
+                .iter()
+                .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap_or("?")))
+                .collect();
+            headers.sort();
+            let line = format!("{} {} {:?}", parts.method, parts.uri, parts.version);
+            let text = format!("{line}\n{}\nbody {}", headers.join("\n"), String::from_utf8_lossy(&body));
+            ([("x-echo", "yes")], text)
+        }
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, Router::new().fallback(echo)).await });
+        addr
+    }
+
+    fn echo_request() -> Request {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-custom", reqwest::header::HeaderValue::from_static("1"));
+        Request { method: reqwest::Method::POST, headers, body: Some("hello".to_string()) }
+    }
+
+    /// Plain HTTP goes over its own connection, TLS through reqwest: both send the same
+    /// request (reqwest's default headers included) and read the same answer.
+    #[tokio::test]
+    async fn plain_exchange_sends_what_reqwest_sends() {
+        let addr = echo_server(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).await;
+        let target: reqwest::Url = format!("http://{addr}/check/it?token=a&b=c#part").parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cx = crate::probe::tests::context(dir.path());
+        let plain = exchange_plain(&target, echo_request()).await.expect("plain exchange");
+        let through_reqwest =
+            exchange_reqwest(&cx.http, &target, echo_request()).await.expect("reqwest exchange");
+        let text = |r: &Response| String::from_utf8_lossy(&r.body).into_owned();
+        assert_eq!(text(&plain), text(&through_reqwest));
+        assert_eq!((plain.status, through_reqwest.status), (200, 200));
+        assert_eq!(plain.headers.get("x-echo").map(|v| v.as_bytes()), Some(&b"yes"[..]));
+        let seen = text(&plain);
+        for line in [
+            "POST /check/it?token=a&b=c HTTP/1.1",
+            &format!("host: {addr}"),
+            "accept: */*",
+            &format!("user-agent: {}", crate::probe::USER_AGENT),
+            "content-length: 5",
+            "x-custom: 1",
+            "body hello",
+        ] {
+            assert!(seen.lines().any(|l| l == line), "{line:?} not in {seen}");
+        }
+    }
+
+    /// An IPv6 address in brackets is connected to as it is.
+    #[tokio::test]
+    async fn plain_exchange_reaches_an_ipv6_address() {
+        let listener = tokio::net::TcpListener::bind("[::1]:0").await.expect("an IPv6 loopback to listen on");
+        let addr = echo_server(listener).await;
+        let target: reqwest::Url = format!("http://[::1]:{}/v6", addr.port()).parse().unwrap();
+        let response = exchange_plain(&target, echo_request()).await.expect("plain exchange over IPv6");
+        let seen = String::from_utf8_lossy(&response.body).into_owned();
+        assert!(seen.lines().any(|l| l == format!("host: [::1]:{}", addr.port())), "{seen}");
     }
 
     #[tokio::test]
@@ -352,8 +535,10 @@ mod tests {
 
     #[tokio::test]
     async fn errors_never_show_the_url() {
+        let url = "http://probe-test-host.invalid/check?token=q9s8d7f6g5h4";
         let spec = HttpProbe {
-            url: "http://probe-test-host.invalid/check?token=q9s8d7f6g5h4".into(),
+            url: url.into(),
+            target: url.parse().expect("a test URL"),
             timeout: Duration::from_secs(3),
             ..probe(SocketAddr::from(([127, 0, 0, 1], 9)), "/")
         };

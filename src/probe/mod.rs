@@ -31,6 +31,9 @@ use crate::config::{Config, Probe};
 use crate::credentials::Credentials;
 use crate::state::Observation;
 
+/// The `User-Agent` of HTTP probes.
+const USER_AGENT: &str = concat!("mission-control/", env!("CARGO_PKG_VERSION"));
+
 /// What every probe run needs, built once per configuration.
 #[derive(Debug, Clone)]
 pub struct ProbeContext {
@@ -56,7 +59,10 @@ impl ProbeContext {
             // Every run opens a fresh connection, so it sees what a new client would see
             // (DNS, TCP, TLS) and its latency is comparable from run to run.
             .pool_max_idle_per_host(0)
-            .user_agent(concat!("mission-control/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
+            // Probes go straight to their targets, as blackbox_exporter's do: a proxy named in
+            // the environment would answer for targets it cannot reach.
+            .no_proxy()
             .build()
             .map_err(ProbeError::HttpClient)?;
         Ok(ProbeContext {
