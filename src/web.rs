@@ -164,12 +164,11 @@ pub fn router(shared: Arc<Shared>, local_addr: SocketAddr) -> Router {
 
 fn app(state: AppState) -> Router {
     let max_body = state.shared.config().settings.max_body_bytes;
-    Router::new()
+    let layered = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1/state", get(live_state))
-        .route("/ping/{*rest}", any(ping))
         .merge(api::routes())
         .merge(dashboard::routes())
         .merge(write::routes())
@@ -179,8 +178,11 @@ fn app(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        .layer(axum::middleware::map_response(json_errors))
-        .with_state(state)
+        .layer(axum::middleware::map_response(json_errors));
+    // Pings go around the layers: their answers are JSON already, they read their body with
+    // limits of their own, and they keep to REQUEST_TIMEOUT themselves ([`ping`]). The layers
+    // were a tenth of a ping's instructions.
+    Router::new().route("/ping/{*rest}", any(ping)).merge(layered).with_state(state)
 }
 
 /// Errors are JSON `{"error", "detail"}` with a fitting status.
@@ -353,7 +355,12 @@ async fn ping(
     request: Request,
 ) -> Response {
     let limit = shared.config().settings.ping_body_bytes;
-    let mut response = ping_answer(&shared, rest, query, request).await;
+    let mut response =
+        match tokio::time::timeout(REQUEST_TIMEOUT, ping_answer(&shared, rest, query, request)).await {
+            Ok(response) => response,
+            // What the timeout layer answers the other routes, through `json_errors`.
+            Err(_elapsed) => error(StatusCode::REQUEST_TIMEOUT, "request_timeout", "Request Timeout"),
+        };
     ping_headers(response.headers_mut(), limit);
     response
 }

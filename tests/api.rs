@@ -694,3 +694,48 @@ impl SseReader {
         }
     }
 }
+
+/// A ping whose body stalls is cut off after ten seconds with a JSON 408 that carries the
+/// ping headers, like every ping answer, and nothing is stored.
+#[tokio::test]
+async fn a_stalled_ping_body_is_answered_408_in_json() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let workspace = workspace();
+    let daemon = Daemon::start(&workspace).await;
+    let mut stream = tokio::net::TcpStream::connect(daemon.addr).await.expect("connect");
+    stream
+        .write_all(b"POST /ping/pinged HTTP/1.1\r\nhost: test\r\ncontent-length: 100\r\n\r\nfirst ten.")
+        .await
+        .expect("send the start of a ping");
+    let asked = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(DEADLINE, async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+            if String::from_utf8_lossy(&answer).contains("}") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer within {DEADLINE:?}");
+    let waited = asked.elapsed();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("ping-body-limit:"), "{answer}");
+    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default()).expect("JSON");
+    assert_eq!(body["error"], "request_timeout", "{body}");
+    assert!(waited >= Duration::from_secs(9), "cut after {waited:?}, before its ten seconds");
+    // A fresh connection: the test client's pooled one idled past the daemon's ten seconds.
+    let url = format!(
+        "http://{}/api/v1/events?since_seq=0&type=heartbeat.received&entity=routine/pinged",
+        daemon.addr
+    );
+    let events = stream_client().get(url).send().await.expect("events").text().await.expect("a body");
+    let events: Value = serde_json::from_str(&events).expect("JSON");
+    assert_eq!(events["events"], serde_json::json!([]), "a ping that never arrived was stored");
+}
