@@ -14,11 +14,12 @@ tasks=10000
 scale_sizes="1000 5000 10000 50000" # routines
 big=10000       # the size of the targets: validate in one file and in 100 files, RSS, /metrics, idle
 reps=5          # runs of each whole-process timing (the median is printed)
+rounds=3        # interleaved load windows of ours and the peer's (pings, probes; medians compared)
 secs=10         # each load window (pings, probes) and the idle window
 probe_n=5000    # integrations probed every 1s
 callgrind_n=10000
 if [ "$size" = small ]; then
-  tasks=500 scale_sizes="500 1000" big=1000 reps=3 secs=3 probe_n=500 callgrind_n=200
+  tasks=500 scale_sizes="500 1000" big=1000 reps=3 secs=3 probe_n=500 callgrind_n=200 rounds=1
 fi
 ping_ids=1000     # routines the pings cycle over
 connections=64    # wrk connections (two threads) for pings and blackbox probes
@@ -126,6 +127,7 @@ instructions() {
     { tail -5 "$work/callgrind.err" >&2; exit 1; }
   awk '/^(summary|totals):/ {print $2; exit}' "$work/callgrind.out"
 }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 wrk_field() { # $1 = wrk output file; prints requests, requests/s and non-2xx responses
   awk '/requests in/ {n = $1} /Requests\/sec/ {r = $2} /Non-2xx/ {e = $NF} END {printf "%d %.0f %d\n", n, r, e}' "$1"
 }
@@ -189,39 +191,62 @@ echo "reconcile (run --once, whole process) at 1000 routines: $(instructions "$b
 
 echo
 echo "== pings: $ping_ids routines, wrk -t2 -c$connections -d${secs}s, POST of a short body each"
+echo "   $rounds rounds, each mission-control then Pushgateway without its consistency check; medians compared"
+# The machine's speed drifts by half from one minute to the next: one window each would compare
+# a fast minute with a slow one. Interleaved rounds give each side the same minutes.
 ws=$work/pings
 python3 scripts/gen-scale.py routines "$ws" "$ping_ids" --hourly
 start_daemon "$ws"
-c0=$(cpu_us "$daemon_pid")
-ROUTINES=$ping_ids PREFIX=/ping/r BODY=ok wrk -t2 -c"$connections" -d"${secs}s" -s scripts/wrk/cycle.lua "http://$daemon_addr" >"$work/wrk-ping.txt"
-c1=$(cpu_us "$daemon_pid")
-read -r ours_n ours_rate ours_err < <(wrk_field "$work/wrk-ping.txt")
-stop "$daemon_pid"
-stored=$(cat "$ws"/state/events.jsonl* | grep -c '"type":"heartbeat.received"' || true)
-if [ "$ours_err" -gt 0 ] || [ "$stored" -lt "$ours_n" ]; then
-  echo "FAILED: $ours_err pings answered with an error; $stored of $ours_n answered pings in the log" >&2
-  exit 1
-fi
-ours_cpu=$(( (c1 - c0) / ours_n ))
-echo "mission-control: $ours_rate pings/s durable ($ours_n answered, $stored in the log), $ours_cpu us CPU per ping (target 30000/s)"
-for check in on off; do
-  port=$(free_port)
-  flags=()
-  [ "$check" = off ] && flags=(--push.disable-consistency-check)
-  prometheus-pushgateway --web.listen-address="127.0.0.1:$port" --persistence.file="$work/pushgateway-$check.db" \
-    "${flags[@]}" >"$work/pushgateway.log" 2>&1 &
-  pg=$!
-  started+=("$pg")
-  wait_up "http://127.0.0.1:$port/-/ready" "prometheus-pushgateway"
+pg_port=$(free_port)
+prometheus-pushgateway --web.listen-address="127.0.0.1:$pg_port" --persistence.file="$work/pushgateway-off.db" \
+  --push.disable-consistency-check >"$work/pushgateway.log" 2>&1 &
+pg=$!
+started+=("$pg")
+wait_up "http://127.0.0.1:$pg_port/-/ready" "prometheus-pushgateway"
+ours_rates=() ours_cpus=() pg_rates=() pg_cpus=()
+answered=0
+for round in $(seq "$rounds"); do
+  c0=$(cpu_us "$daemon_pid")
+  ROUTINES=$ping_ids PREFIX=/ping/r BODY=ok wrk -t2 -c"$connections" -d"${secs}s" -s scripts/wrk/cycle.lua "http://$daemon_addr" >"$work/wrk-ping.txt"
+  c1=$(cpu_us "$daemon_pid")
+  read -r n rate err < <(wrk_field "$work/wrk-ping.txt")
+  if [ "$err" -gt 0 ] || [ "$n" = 0 ]; then echo "FAILED: $err pings answered with an error" >&2; exit 1; fi
+  answered=$((answered + n))
+  ours_rates+=("$rate") ours_cpus+=($(( (c1 - c0) / n )))
   c0=$(cpu_us "$pg")
   ROUTINES=$ping_ids PREFIX=/metrics/job/r BODY='job_last_success_timestamp_seconds 1.7e9\n' \
-    wrk -t2 -c"$connections" -d"${secs}s" -s scripts/wrk/cycle.lua "http://127.0.0.1:$port" >"$work/wrk-push.txt"
+    wrk -t2 -c"$connections" -d"${secs}s" -s scripts/wrk/cycle.lua "http://127.0.0.1:$pg_port" >"$work/wrk-push.txt"
   c1=$(cpu_us "$pg")
-  read -r n rate err < <(wrk_field "$work/wrk-push.txt")
-  stop "$pg"
-  if [ "$err" -gt 0 ] || [ "$n" = 0 ]; then echo "FAILED: Pushgateway answered $err pushes with an error" >&2; exit 1; fi
-  echo "pushgateway (consistency check $check): $rate pushes/s ($n answered), $(( (c1 - c0) / n )) us CPU per push; mission-control/pushgateway: $(ratio "$ours_rate" "$rate")x the rate"
+  read -r pn prate perr < <(wrk_field "$work/wrk-push.txt")
+  if [ "$perr" -gt 0 ] || [ "$pn" = 0 ]; then echo "FAILED: Pushgateway answered $perr pushes with an error" >&2; exit 1; fi
+  pg_rates+=("$prate") pg_cpus+=($(( (c1 - c0) / pn )))
+  echo "round $round: mission-control $rate pings/s ($n answered), ${ours_cpus[-1]} us CPU each; pushgateway $prate pushes/s, ${pg_cpus[-1]} us CPU each"
 done
+stop "$daemon_pid" "$pg"
+stored=$(cat "$ws"/state/events.jsonl* | grep -c '"type":"heartbeat.received"' || true)
+if [ "$stored" -lt "$answered" ]; then
+  echo "FAILED: $stored of $answered answered pings in the log" >&2
+  exit 1
+fi
+ours_rate=$(median "${ours_rates[@]}") ours_cpu=$(median "${ours_cpus[@]}")
+pg_rate=$(median "${pg_rates[@]}") pg_cpu=$(median "${pg_cpus[@]}")
+echo "mission-control: median $ours_rate pings/s durable ($answered answered in all, $stored in the log), median $ours_cpu us CPU per ping (target 30000/s)"
+echo "pushgateway (consistency check off): median $pg_rate pushes/s, median $pg_cpu us CPU per push; mission-control/pushgateway: $(ratio "$ours_rate" "$pg_rate")x the rate"
+# As shipped, Pushgateway checks every push against all it holds: a few hundred a second.
+port=$(free_port)
+prometheus-pushgateway --web.listen-address="127.0.0.1:$port" --persistence.file="$work/pushgateway-on.db" \
+  >"$work/pushgateway.log" 2>&1 &
+pg=$!
+started+=("$pg")
+wait_up "http://127.0.0.1:$port/-/ready" "prometheus-pushgateway"
+c0=$(cpu_us "$pg")
+ROUTINES=$ping_ids PREFIX=/metrics/job/r BODY='job_last_success_timestamp_seconds 1.7e9\n' \
+  wrk -t2 -c"$connections" -d"${secs}s" -s scripts/wrk/cycle.lua "http://127.0.0.1:$port" >"$work/wrk-push.txt"
+c1=$(cpu_us "$pg")
+read -r n rate err < <(wrk_field "$work/wrk-push.txt")
+stop "$pg"
+if [ "$err" -gt 0 ] || [ "$n" = 0 ]; then echo "FAILED: Pushgateway answered $err pushes with an error" >&2; exit 1; fi
+echo "pushgateway (consistency check on, as shipped): $rate pushes/s ($n answered), $(( (c1 - c0) / n )) us CPU per push; mission-control/pushgateway: $(ratio "$ours_rate" "$rate")x the rate"
 
 echo
 echo "== HTTP probes: $probe_n integrations, http probe every 1s, of nginx on loopback"
@@ -250,25 +275,6 @@ target="http://127.0.0.1:$port/health"
 wait_up "$target" "nginx"
 ws=$work/probes
 python3 scripts/gen-scale.py probes "$ws" "$probe_n" "$target"
-start_daemon "$ws"
-probes() { # pulled probes run so far, and how many did not succeed
-  curl -fs "http://$daemon_addr/metrics" |
-    awk '/^mission_control_probes_total/ {s += $NF; if ($0 !~ /result="success"/) f += $NF} END {printf "%d %d\n", s, f}'
-}
-for _ in $(seq 100); do # warm up: every integration probed once (10 s at most)
-  read -r seen _ < <(probes)
-  [ "$seen" -ge "$probe_n" ] && break
-  sleep 0.1
-done
-read -r p0 f0 < <(probes); c0=$(cpu_us "$daemon_pid"); t0=$(date +%s%N)
-sleep "$secs"
-read -r p1 f1 < <(probes); c1=$(cpu_us "$daemon_pid"); t1=$(date +%s%N)
-stop "$daemon_pid"
-if [ $((f1 - f0)) -gt 0 ]; then echo "FAILED: $((f1 - f0)) probes of nginx did not succeed" >&2; exit 1; fi
-ours_rate=$(awk -v p=$((p1 - p0)) -v t=$(((t1 - t0) / 1000)) 'BEGIN {printf "%.0f", p * 1e6 / t}')
-ours_cpu=$(( (c1 - c0) / (p1 - p0) ))
-kept=$(awk -v r="$ours_rate" -v n="$probe_n" 'BEGIN {printf "%.1f", 100 * r / n}')
-echo "mission-control: $ours_rate probes/s sustained ($((p1 - p0)) in $(((t1 - t0) / 1000000)) ms; the schedule offers $probe_n/s, $kept% of it kept), $ours_cpu us CPU per probe (target $probe_n/s)"
 cat >"$work/blackbox.yml" <<'EOF'
 modules:
   http_2xx:
@@ -277,23 +283,51 @@ modules:
     http:
       preferred_ip_protocol: ip4
 EOF
-port=$(free_port)
-prometheus-blackbox-exporter --config.file="$work/blackbox.yml" --web.listen-address="127.0.0.1:$port" >"$work/blackbox.log" 2>&1 &
-bb=$!
-started+=("$bb")
-wait_up "http://127.0.0.1:$port/probe?module=http_2xx&target=$target" "prometheus-blackbox-exporter"
-curl -fs "http://127.0.0.1:$port/probe?module=http_2xx&target=$target" | grep -q '^probe_success 1' ||
-  { echo "FAILED: blackbox_exporter's probe of nginx does not succeed" >&2; exit 1; }
-# Paced at our rate: each of the connections waits connections/rate seconds between requests.
-delay_ms=$(( connections * 1000 / (ours_rate > 0 ? ours_rate : 1) ))
-c0=$(cpu_us "$bb")
-TARGET=$target DELAY_MS=$delay_ms wrk -t2 -c"$connections" -d"${secs}s" -s scripts/wrk/probe.lua "http://127.0.0.1:$port" >"$work/wrk-probe.txt"
-c1=$(cpu_us "$bb")
-read -r n rate err < <(wrk_field "$work/wrk-probe.txt")
-stop "$bb"
-if [ "$err" -gt 0 ] || [ "$n" = 0 ]; then echo "FAILED: blackbox_exporter answered $err probes with an error" >&2; exit 1; fi
-bb_cpu=$(( (c1 - c0) / n ))
-echo "blackbox_exporter (wrk paced at $ours_rate/s: $connections connections, ${delay_ms} ms apart): $rate probes/s ($n in ${secs} s), $bb_cpu us CPU per probe"
-echo "CPU per probe, mission-control/blackbox_exporter: $(ratio "$ours_cpu" "$bb_cpu") (target at most 0.20)"
+probes() { # pulled probes run so far, and how many did not succeed
+  curl -fs "http://$daemon_addr/metrics" |
+    awk '/^mission_control_probes_total/ {s += $NF; if ($0 !~ /result="success"/) f += $NF} END {printf "%d %d\n", s, f}'
+}
+echo "   $rounds rounds, each mission-control then blackbox_exporter paced at the rate we kept; medians compared"
+ours_rates=() ours_cpus=() bb_rates=() bb_cpus=()
+for round in $(seq "$rounds"); do
+  rm -rf "$ws/state"
+  start_daemon "$ws"
+  for _ in $(seq 100); do # warm up: every integration probed once (10 s at most)
+    read -r seen _ < <(probes)
+    [ "$seen" -ge "$probe_n" ] && break
+    sleep 0.1
+  done
+  read -r p0 f0 < <(probes); c0=$(cpu_us "$daemon_pid"); t0=$(date +%s%N)
+  sleep "$secs"
+  read -r p1 f1 < <(probes); c1=$(cpu_us "$daemon_pid"); t1=$(date +%s%N)
+  stop "$daemon_pid"
+  if [ $((f1 - f0)) -gt 0 ]; then echo "FAILED: $((f1 - f0)) probes of nginx did not succeed" >&2; exit 1; fi
+  rate=$(awk -v p=$((p1 - p0)) -v t=$(((t1 - t0) / 1000)) 'BEGIN {printf "%.0f", p * 1e6 / t}')
+  ours_rates+=("$rate") ours_cpus+=($(( (c1 - c0) / (p1 - p0) )))
+
+  port=$(free_port)
+  prometheus-blackbox-exporter --config.file="$work/blackbox.yml" --web.listen-address="127.0.0.1:$port" >"$work/blackbox.log" 2>&1 &
+  bb=$!
+  started+=("$bb")
+  wait_up "http://127.0.0.1:$port/probe?module=http_2xx&target=$target" "prometheus-blackbox-exporter"
+  curl -fs "http://127.0.0.1:$port/probe?module=http_2xx&target=$target" | grep -q '^probe_success 1' ||
+    { echo "FAILED: blackbox_exporter's probe of nginx does not succeed" >&2; exit 1; }
+  # Paced at our rate: each of the connections waits connections/rate seconds between requests.
+  delay_ms=$(( connections * 1000 / (rate > 0 ? rate : 1) ))
+  c0=$(cpu_us "$bb")
+  TARGET=$target DELAY_MS=$delay_ms wrk -t2 -c"$connections" -d"${secs}s" -s scripts/wrk/probe.lua "http://127.0.0.1:$port" >"$work/wrk-probe.txt"
+  c1=$(cpu_us "$bb")
+  read -r n bb_rate err < <(wrk_field "$work/wrk-probe.txt")
+  stop "$bb"
+  if [ "$err" -gt 0 ] || [ "$n" = 0 ]; then echo "FAILED: blackbox_exporter answered $err probes with an error" >&2; exit 1; fi
+  bb_rates+=("$bb_rate") bb_cpus+=($(( (c1 - c0) / n )))
+  echo "round $round: mission-control $rate probes/s ($((p1 - p0)) in $(((t1 - t0) / 1000000)) ms), ${ours_cpus[-1]} us CPU each; blackbox_exporter (wrk paced at $rate/s: $connections connections, ${delay_ms} ms apart) $bb_rate probes/s, ${bb_cpus[-1]} us CPU each: $(ratio "${ours_cpus[-1]}" "${bb_cpus[-1]}")"
+done
+ours_rate=$(median "${ours_rates[@]}") ours_cpu=$(median "${ours_cpus[@]}")
+bb_rate=$(median "${bb_rates[@]}") bb_cpu=$(median "${bb_cpus[@]}")
+kept=$(awk -v r="$ours_rate" -v n="$probe_n" 'BEGIN {printf "%.1f", 100 * r / n}')
+echo "mission-control: median $ours_rate probes/s sustained (the schedule offers $probe_n/s, $kept% of it kept), median $ours_cpu us CPU per probe (target $probe_n/s)"
+echo "blackbox_exporter: median $bb_rate probes/s, median $bb_cpu us CPU per probe"
+echo "CPU per probe, mission-control/blackbox_exporter: $(ratio "$ours_cpu" "$bb_cpu") (medians; target at most 0.20)"
 echo
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
