@@ -147,6 +147,17 @@ done
 stop "$daemon_pid"
 
 echo
+echo "== dashboard: $tasks tasks and $big routines (target 50 ms and 200 kB at 10,000 of each)"
+python3 scripts/gen-scale.py routines "$work" "$big" # the same settings: listen on a free port, no OpenClaw
+start_daemon "$work"
+# The first request after a publication parses the published state; the page is then rendered
+# from it at every request.
+first=$(curl -fs -o /dev/null -w '%{time_total}' "http://$daemon_addr/mission-control")
+page_bytes=$(curl -fs "http://$daemon_addr/mission-control" | wc -c)
+echo "dashboard page: $(api_ms "http://$daemon_addr/mission-control") ms (median of 5; the first after the publication $(awk -v t="$first" 'BEGIN {printf "%.1f", t * 1000}') ms), $page_bytes bytes"
+stop "$daemon_pid"
+
+echo
 echo "== scale: routines (heartbeat, 360 distinct yearly cron expressions, nothing due), median of $reps"
 for n in $scale_sizes; do
   ws=$work/routines-$n
