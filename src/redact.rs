@@ -433,8 +433,12 @@ fn is_plain(byte: u8) -> bool {
 /// strings are such, and the regular expressions scanned each of them (registered
 /// credentials are still searched for).
 fn beyond_patterns(text: &str) -> bool {
-    text.len() < PLAIN_MATCH_CHARS && text.bytes().all(is_plain)
+    text.len() < SHORTEST_MATCH || (text.len() < PLAIN_MATCH_CHARS && text.bytes().all(is_plain))
 }
+
+/// The shortest text any pattern matches: a URL's user part, `a://@` (a query parameter needs
+/// six, `?key=x`; every other pattern more). Methods, schemes and short bodies are shorter.
+const SHORTEST_MATCH: usize = 5;
 
 struct Compiled {
     set: RegexSet,
@@ -849,7 +853,32 @@ mod tests {
             .prop_map(|bytes| String::from_utf8(bytes).unwrap_or_default())
     }
 
+    #[test]
+    fn the_shortest_match_is_a_url_user_part() {
+        // The bound is tight: the set matches five bytes (with nothing to mask in them).
+        assert!(compiled().set.is_match("a://@") && !beyond_patterns("a://@"));
+        assert_eq!(redact("a://x@"), format!("a://{MASK}@"));
+        assert!(beyond_patterns("POST") && beyond_patterns("http") && beyond_patterns("a:/@"));
+    }
+
     proptest! {
+        /// Any text shorter than [`SHORTEST_MATCH`] bytes, of ASCII or not.
+        #[test]
+        fn no_pattern_matches_a_text_shorter_than_the_shortest_match(text in "(?s).{0,4}") {
+            if text.len() < SHORTEST_MATCH {
+                prop_assert!(beyond_patterns(&text));
+                prop_assert!(!compiled().set.is_match(&text), "{text:?}");
+            }
+        }
+
+        #[test]
+        fn no_pattern_matches_a_short_text_of_pattern_bytes(
+            text in prop::collection::vec(prop::sample::select(b"aAbeJkKsxo0:/@?=&_-. \t".to_vec()), 0..SHORTEST_MATCH)
+                .prop_map(|bytes| String::from_utf8(bytes).unwrap_or_default())
+        ) {
+            prop_assert!(!compiled().set.is_match(&text), "{text:?}");
+        }
+
         #[test]
         fn no_pattern_matches_what_is_beyond_patterns(text in plain_text()) {
             prop_assert!(beyond_patterns(&text));
