@@ -727,7 +727,8 @@ async fn a_stalled_ping_body_is_answered_408_in_json() {
     let answer = String::from_utf8_lossy(&answer).into_owned();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.to_ascii_lowercase().contains("ping-body-limit:"), "{answer}");
-    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default()).expect("JSON");
+    let body: Value =
+        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default()).expect("JSON");
     assert_eq!(body["error"], "request_timeout", "{body}");
     assert!(waited >= Duration::from_secs(9), "cut after {waited:?}, before its ten seconds");
     // A fresh connection: the test client's pooled one idled past the daemon's ten seconds.
